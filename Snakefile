@@ -1,0 +1,25 @@
+"""sbi_core workflow: simulate -> train -> sample -> diagnose -> report, per analysis."""
+
+from sbi_core.config import validate_config
+
+
+configfile: "config/config.yaml"
+
+
+# Schema (types, ranges, defaults) and semantic checks (imports, files, shapes),
+# before any job runs; a bad config stops here with the key named.
+validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/sample.smk"
+include: "workflow/rules/diagnose.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        get_final_output(),
+    default_target: True

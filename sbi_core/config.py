@@ -1,0 +1,182 @@
+"""Configuration: schema validation with defaults, then semantic checks.
+
+Everything a run needs is checked here, before any job starts: the schema
+(types, ranges, required keys) and what a schema cannot see (simulator import
+paths, prior bounds, files and their arrays, observation shapes). Errors are
+:class:`~sbi_core.errors.ConfigError` naming the dotted key and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from sbi_core.errors import ArtifactError, ConfigError
+from sbi_core.io import npz_array_shapes, read_array
+from sbi_core.seeding import derive_seed, seed_everything
+from sbi_core.tasks import Task, build_task
+
+__all__ = ["load_config", "validate_config", "check_analysis", "simulator_output_shape"]
+
+
+def _with_defaults(validator_class: type) -> type:
+    """Extends a jsonschema validator so that it fills in `default` values."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, subschema in properties.items():
+                if "default" in subschema and key not in instance:
+                    instance[key] = _copy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def _copy(value: Any) -> Any:
+    return yaml.safe_load(yaml.safe_dump(value))
+
+
+def _dotted(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<config>"
+
+
+def load_config(path: str | Path) -> dict:
+    """Reads a YAML config file, refusing anything that is not a mapping."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: could not read the config: {error}") from error
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return config
+
+
+def validate_config(config: dict, schema_path: str | Path, check_files: bool = True) -> dict:
+    """Validates a config against the schema (filling defaults in place), then each analysis.
+
+    Arguments:
+        config: The parsed config; defaults are written into it.
+        schema_path: The JSON schema (YAML) of the config.
+        check_files: Whether to run the semantic checks of :func:`check_analysis`.
+
+    Returns:
+        The same config, with defaults filled in.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        expected = _expected(error)
+        raise ConfigError(f"{_dotted(error.absolute_path)}: {error.message}{expected}")
+    if check_files:
+        for name, analysis in config["analyses"].items():
+            check_analysis(analysis, f"analyses.{name}")
+    return config
+
+
+def _expected(error: jsonschema.ValidationError) -> str:
+    description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    return f" (expected: {description.strip()})" if description else ""
+
+
+def check_analysis(analysis: dict, where: str) -> Task:
+    """Checks what the schema cannot: task, simulator, files, shapes. Returns the task."""
+    task = build_task(analysis, where)
+    simulations = analysis["simulations"]
+    x_shape = None
+    for split in ("train", "test"):
+        source = simulations[split]
+        if isinstance(source, str):
+            shape = _check_simulations_file(source, task, f"{where}.simulations.{split}")
+            x_shape = x_shape or shape
+        elif task.simulator is None:
+            raise ConfigError(
+                f"{where}.simulator: task 'custom' needs a simulator to run "
+                f"{source} '{split}' simulations (or give simulations.{split} as a .npz file)"
+            )
+    if task.simulator is not None:
+        x_shape = simulator_output_shape(task, analysis["seed"], f"{where}.simulator")
+    diagnostics = analysis["diagnostics"]
+    if isinstance(simulations["test"], int) and diagnostics["sbc_num_simulations"] > simulations["test"]:
+        raise ConfigError(
+            f"{where}.diagnostics.sbc_num_simulations: {diagnostics['sbc_num_simulations']} exceeds "
+            f"the {simulations['test']} test simulations (simulations.test)"
+        )
+    for i, observation in enumerate(analysis["observations"]):
+        _check_observation(observation, task, x_shape, f"{where}.observations[{i}]")
+    names = [o["name"] for o in analysis["observations"]]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{where}.observations: names must be unique, got {names}")
+    return task
+
+
+def simulator_output_shape(task: Task, seed: int, where: str) -> tuple[int, ...]:
+    """Runs the simulator on two prior draws to learn the shape of one x."""
+    seed_everything(derive_seed(seed, "probe"))
+    theta = task.prior.sample((2,))
+    try:
+        x = task.simulate(theta)
+    except Exception as error:  # the user's code: report whatever it raised
+        raise ConfigError(f"{where}: the simulator failed on prior draws: {error!r}") from error
+    return tuple(x.shape[1:])
+
+
+def _check_simulations_file(path: str, task: Task, where: str) -> tuple[int, ...]:
+    try:
+        shapes = npz_array_shapes(path)
+    except ArtifactError as error:
+        raise ConfigError(f"{where}: {error}") from error
+    missing = {"theta", "x"} - shapes.keys()
+    if missing:
+        raise ConfigError(
+            f"{where}: {path} lacks array(s) {sorted(missing)}; expected arrays 'theta' [N, d] "
+            f"and 'x' [N, ...] (found {sorted(shapes)})"
+        )
+    theta_shape, x_shape = shapes["theta"], shapes["x"]
+    if len(theta_shape) != 2 or theta_shape[1] != task.dim_theta:
+        raise ConfigError(
+            f"{where}: {path}: 'theta' has shape {theta_shape}, expected [N, {task.dim_theta}]"
+        )
+    if len(x_shape) < 2 or x_shape[0] != theta_shape[0] or theta_shape[0] == 0:
+        raise ConfigError(
+            f"{where}: {path}: 'x' has shape {x_shape}, expected [{theta_shape[0]}, ...] "
+            "with one row per theta and at least one row"
+        )
+    return tuple(x_shape[1:])
+
+
+def _check_observation(observation: dict, task: Task, x_shape: tuple | None, where: str) -> None:
+    if "theta" in observation:
+        if task.simulator is None:
+            raise ConfigError(f"{where}.theta: simulating an observation needs a simulator")
+        if len(observation["theta"]) != task.dim_theta:
+            raise ConfigError(
+                f"{where}.theta: has {len(observation['theta'])} values, expected "
+                f"{task.dim_theta} ({', '.join(task.parameter_names)})"
+            )
+    else:
+        x_o = _read(observation["file"], f"{where}.file")
+        if x_shape is not None and tuple(x_o.shape) != tuple(x_shape):
+            raise ConfigError(
+                f"{where}.file: {observation['file']} holds an array of shape {tuple(x_o.shape)}, "
+                f"expected the simulator's output shape {tuple(x_shape)}"
+            )
+    if "reference_samples" in observation:
+        samples = _read(observation["reference_samples"], f"{where}.reference_samples")
+        if samples.ndim != 2 or samples.shape[1] != task.dim_theta:
+            raise ConfigError(
+                f"{where}.reference_samples: shape {samples.shape}, expected [n, {task.dim_theta}]"
+            )
+
+
+def _read(path: str, where: str):
+    try:
+        return read_array(path)
+    except ArtifactError as error:
+        raise ConfigError(f"{where}: {error}") from error

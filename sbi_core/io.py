@@ -1,0 +1,185 @@
+"""Artifact formats: simulations (.npz), arrays, estimators (.pt), JSON; all written atomically.
+
+Every writer goes through :func:`atomic_path`: the file is written under a
+temporary name beside its target and renamed, so a killed job never leaves a
+half-written artifact. Estimators are a state dict plus JSON hyperparameters and
+load with ``torch.load(weights_only=True)``: no pickled code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sbi_core.errors import ArtifactError
+
+__all__ = [
+    "atomic_path",
+    "write_json",
+    "read_json",
+    "save_simulations",
+    "load_simulations",
+    "npz_array_shapes",
+    "read_array",
+    "save_state",
+    "load_state",
+    "provenance",
+    "config_hash",
+]
+
+_PACKAGES = ("sbi_core", "torch", "sbi", "zuko", "numpy", "scipy", "arviz", "snakemake")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yields a temporary path beside `path`; renames it to `path` on success only."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """Writes indented JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: str | Path) -> Any:
+    """Reads JSON, naming the file if it is malformed."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ArtifactError(f"{path}: could not read JSON: {error}") from error
+
+
+def save_simulations(path: str | Path, theta: np.ndarray, x: np.ndarray) -> None:
+    """Saves simulations as float32 arrays `theta` [N, d] and `x` [N, ...]."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, theta=np.asarray(theta, np.float32), x=np.asarray(x, np.float32))
+
+
+def load_simulations(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Loads `theta` and `x` from a .npz file, refusing files without them."""
+    try:
+        with np.load(path) as data:
+            if "theta" not in data or "x" not in data:
+                raise ArtifactError(
+                    f"{path}: expected arrays 'theta' and 'x', found {sorted(data.files)}"
+                )
+            theta, x = data["theta"].astype(np.float32), data["x"].astype(np.float32)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        if isinstance(error, ArtifactError):
+            raise
+        raise ArtifactError(f"{path}: not a readable .npz file: {error}") from error
+    if theta.ndim != 2 or len(theta) != len(x):
+        raise ArtifactError(f"{path}: theta {theta.shape} and x {x.shape} do not pair up as [N, d], [N, ...]")
+    return theta, x
+
+
+def npz_array_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Reads the shapes of the arrays in a .npz file from their headers, without loading them."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            shapes = {}
+            for name in archive.namelist():
+                with archive.open(name) as f:
+                    major, _ = np.lib.format.read_magic(f)
+                    read_header = (
+                        np.lib.format.read_array_header_1_0
+                        if major == 1
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, _ = read_header(f)
+                shapes[name.removesuffix(".npy")] = tuple(shape)
+            return shapes
+    except FileNotFoundError as error:
+        raise ArtifactError(f"{path}: file not found") from error
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise ArtifactError(f"{path}: not a readable .npz file: {error}") from error
+
+
+def read_array(path: str | Path) -> np.ndarray:
+    """Reads a float32 array from .npy or .csv (comma-separated, `#` comments)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: file not found")
+    try:
+        if path.suffix == ".npy":
+            array = np.load(path, allow_pickle=False)
+        elif path.suffix == ".csv":
+            array = np.loadtxt(path, delimiter=",", ndmin=1)
+        else:
+            raise ArtifactError(f"{path}: expected a .npy or .csv file")
+    except ValueError as error:
+        raise ArtifactError(f"{path}: could not read numbers: {error}") from error
+    return np.asarray(array, dtype=np.float32)
+
+
+def save_state(path: str | Path, state_dict: dict[str, torch.Tensor], hyperparameters: dict) -> None:
+    """Saves a network as its state dict plus JSON hyperparameters (no pickled objects)."""
+    payload = {"state_dict": state_dict, "hyperparameters": json.dumps(hyperparameters)}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Loads what :func:`save_state` wrote, with ``weights_only=True``."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return payload["state_dict"], json.loads(payload["hyperparameters"])
+    except (OSError, RuntimeError, KeyError, TypeError, json.JSONDecodeError) as error:
+        raise ArtifactError(f"{path}: not an sbi_core estimator file: {error}") from error
+
+
+def config_hash(config: dict) -> str:
+    """A short, stable hash of a config (sorted-key JSON)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def provenance(config: dict, seed: int) -> dict:
+    """What produced an artifact: config hash, seed, package versions, git commit, command."""
+    versions = {}
+    for name in _PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[name] = metadata.version(name)
+    return {
+        "config_hash": config_hash(config),
+        "seed": seed,
+        "packages": versions,
+        "python": platform.python_version(),
+        "git_commit": _git_commit(),
+        "command": " ".join(sys.argv),
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None

@@ -1,0 +1,267 @@
+"""Figures for the report: pair plots of posterior samples, SBC rank histograms, loss curves.
+
+Every function writes one PNG and closes its figure, so long workflows do not
+accumulate open figures.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+from numpy.typing import NDArray  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from sbi_core.diagnostics.sbc import sbc_rank_histogram  # noqa: E402
+
+__all__ = ["plot_pair", "plot_sbc_ranks", "plot_loss"]
+
+MAX_PAIR_PARAMETERS = 8
+# Scatter panels get unreadable (and slow) beyond a few thousand points.
+_MAX_SCATTER_POINTS = 2000
+_DPI = 100
+_ESTIMATE_COLOR = "tab:blue"
+_REFERENCE_COLOR = "tab:orange"
+_TRUTH_COLOR = "black"
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=_DPI, format="png")
+
+
+def _check_names(parameter_names: Sequence[str], dim: int) -> list[str]:
+    names = list(parameter_names)
+    if len(names) != dim:
+        raise ValueError(f"parameter_names: expected {dim} names, got {len(names)}")
+    return names
+
+
+def _thin(samples: NDArray, rng: np.random.Generator) -> NDArray:
+    if samples.shape[0] <= _MAX_SCATTER_POINTS:
+        return samples
+    return samples[rng.choice(samples.shape[0], _MAX_SCATTER_POINTS, replace=False)]
+
+
+def plot_pair(
+    samples: NDArray,
+    parameter_names: Sequence[str],
+    path: str | os.PathLike[str],
+    reference: NDArray | None = None,
+    truth: NDArray | None = None,
+    title: str = "",
+) -> None:
+    """Saves a pair (corner) plot of posterior samples as a PNG.
+
+    Marginal histograms on the diagonal, pairwise scatter plots below it.
+    Reference samples, if given, are overlaid in another colour; the true
+    parameters, if given, are drawn as lines and markers. Only the first
+    ``MAX_PAIR_PARAMETERS`` (8) parameters are shown, as the title then says.
+
+    Arguments:
+        samples: Posterior samples (the estimate), shape ``[S, d]``.
+        parameter_names: The ``d`` parameter names, used as axis labels.
+        path: Where to write the PNG.
+        reference: Reference posterior samples, shape ``[S_ref, d]``.
+        truth: The true parameters, shape ``[d]``.
+        title: The figure title.
+
+    Example:
+        >>> samples = np.random.default_rng(0).normal(size=(1000, 2))
+        >>> plot_pair(samples, ["mu", "sigma"], "pair.png", truth=np.zeros(2))
+    """
+    samples = np.asarray(samples, dtype=float)
+    if samples.ndim != 2:
+        raise ValueError(f"samples: expected shape [S, d], got {list(samples.shape)}")
+    dim = samples.shape[1]
+    names = _check_names(parameter_names, dim)
+    if reference is not None:
+        reference = np.asarray(reference, dtype=float)
+        if reference.ndim != 2 or reference.shape[1] != dim:
+            raise ValueError(f"reference: expected shape [S_ref, {dim}], got {list(reference.shape)}")
+    if truth is not None:
+        truth = np.asarray(truth, dtype=float).reshape(-1)
+        if truth.shape[0] != dim:
+            raise ValueError(f"truth: expected {dim} values, got {truth.shape[0]}")
+
+    shown = min(dim, MAX_PAIR_PARAMETERS)
+    if shown < dim:
+        note = f"first {shown} of {dim} parameters"
+        title = f"{title} ({note})" if title else note.capitalize()
+
+    rng = np.random.default_rng(0)
+    scatter_samples = _thin(samples, rng)
+    scatter_reference = None if reference is None else _thin(reference, rng)
+
+    size = max(2.2 * shown, 4.0)
+    fig, axes = plt.subplots(shown, shown, figsize=(size, size), squeeze=False)
+    try:
+        for i in range(shown):
+            for j in range(shown):
+                ax = axes[i, j]
+                if j > i:
+                    ax.axis("off")
+                    continue
+                if i == j:
+                    pooled = samples[:, i] if reference is None else np.concatenate([samples[:, i], reference[:, i]])
+                    low, high = np.min(pooled), np.max(pooled)
+                    if low == high:  # a constant parameter still gets a visible bar
+                        low, high = low - 0.5, high + 0.5
+                    edges = np.linspace(low, high, 41)
+                    ax.hist(samples[:, i], bins=edges, density=True, color=_ESTIMATE_COLOR, alpha=0.6)
+                    if reference is not None:
+                        ax.hist(reference[:, i], bins=edges, density=True, histtype="step", color=_REFERENCE_COLOR, lw=1.5)
+                    if truth is not None:
+                        ax.axvline(truth[i], color=_TRUTH_COLOR, lw=1.2, ls="--")
+                    ax.set_yticks([])
+                else:
+                    ax.scatter(scatter_samples[:, j], scatter_samples[:, i], s=2, alpha=0.3, color=_ESTIMATE_COLOR, rasterized=True)
+                    if scatter_reference is not None:
+                        ax.scatter(
+                            scatter_reference[:, j], scatter_reference[:, i], s=2, alpha=0.3, color=_REFERENCE_COLOR, rasterized=True
+                        )
+                    if truth is not None:
+                        ax.axvline(truth[j], color=_TRUTH_COLOR, lw=0.8, ls="--")
+                        ax.axhline(truth[i], color=_TRUTH_COLOR, lw=0.8, ls="--")
+                        ax.plot(truth[j], truth[i], marker="*", ms=9, color=_TRUTH_COLOR, ls="none")
+                if i == shown - 1:
+                    ax.set_xlabel(names[j])
+                else:
+                    ax.tick_params(labelbottom=False)
+                if j == 0 and i > 0:
+                    ax.set_ylabel(names[i])
+
+        handles = [plt.Rectangle((0, 0), 1, 1, color=_ESTIMATE_COLOR, alpha=0.6, label="estimate")]
+        if reference is not None:
+            handles.append(plt.Rectangle((0, 0), 1, 1, color=_REFERENCE_COLOR, label="reference"))
+        if truth is not None:
+            handles.append(plt.Line2D([], [], color=_TRUTH_COLOR, ls="--", marker="*", label="truth"))
+        if shown > 1:
+            fig.legend(handles=handles, loc="upper right", frameon=False)
+        else:
+            axes[0, 0].legend(handles=handles, frameon=False)
+        if title:
+            fig.suptitle(title)
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_sbc_ranks(
+    ranks: NDArray,
+    num_samples: int,
+    parameter_names: Sequence[str],
+    path: str | os.PathLike[str],
+    num_bins: int | None = None,
+) -> None:
+    """Saves SBC rank histograms, one panel per parameter, as a PNG.
+
+    Each panel shades the central 99% band of the bin counts of a uniform rank
+    histogram (binomial quantiles, bin by bin); bars outside it point to a
+    miscalibrated posterior (a U shape: too narrow; a hump: too wide; a slope:
+    biased).
+
+    Arguments:
+        ranks: SBC ranks, shape ``[N, d]``, e.g. from :func:`sbi_core.diagnostics.sbc_ranks`.
+        num_samples: The number ``S`` of posterior samples the ranks were taken among.
+        parameter_names: The ``d`` parameter names, used as panel titles.
+        path: Where to write the PNG.
+        num_bins: The number of bins; by default as in :func:`sbi_core.diagnostics.sbc_default_num_bins`.
+
+    Example:
+        >>> ranks = np.random.default_rng(0).integers(0, 101, size=(500, 2))
+        >>> plot_sbc_ranks(ranks, 100, ["mu", "sigma"], "sbc.png")
+
+    References:
+        | Validating Bayesian Inference Algorithms with Simulation-Based Calibration (Talts et al., 2018)
+        | https://arxiv.org/abs/1804.06788
+    """
+    counts, edges, probabilities = sbc_rank_histogram(ranks, num_samples, num_bins)
+    num_simulations, dim = np.shape(ranks)
+    names = _check_names(parameter_names, dim)
+    lower = stats.binom.ppf(0.005, num_simulations, probabilities)
+    upper = stats.binom.ppf(0.995, num_simulations, probabilities)
+    expected = num_simulations * probabilities
+
+    ncols = min(dim, 4)
+    nrows = math.ceil(dim / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.5 * ncols, 2.8 * nrows), squeeze=False)
+    try:
+        # Step curves over the bin edges: bins may hold different numbers of rank values.
+        step_x = np.repeat(edges, 2)[1:-1]
+        for j, ax in enumerate(axes.flat):
+            if j >= dim:
+                ax.axis("off")
+                continue
+            ax.fill_between(step_x, np.repeat(lower, 2), np.repeat(upper, 2), color="0.3", alpha=0.3, lw=0, zorder=2)
+            ax.plot(step_x, np.repeat(expected, 2), color="0.3", lw=1, zorder=3)
+            ax.bar(edges[:-1], counts[:, j], width=np.diff(edges), align="edge", color="tab:blue", alpha=0.8, ec="white", zorder=1)
+            ax.set_xlim(edges[0], edges[-1])
+            ax.set_title(names[j])
+            ax.set_xlabel("rank")
+            if j % ncols == 0:
+                ax.set_ylabel("count")
+        fig.suptitle(
+            f"SBC ranks ({num_simulations} simulations, {num_samples} posterior samples each)\n"
+            "grey: 99% band of a uniform rank histogram"
+        )
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_loss(
+    training_loss: Sequence[float],
+    validation_loss: Sequence[float],
+    path: str | os.PathLike[str],
+    title: str = "",
+) -> None:
+    """Saves the training and validation loss per epoch as a PNG.
+
+    The epoch of the lowest validation loss is marked.
+
+    Arguments:
+        training_loss: The training loss of each epoch.
+        validation_loss: The validation loss of each epoch (may be empty).
+        path: Where to write the PNG.
+        title: The figure title.
+
+    Example:
+        >>> plot_loss([3.0, 2.0, 1.5], [3.1, 2.2, 1.9], "loss.png", title="NPE")
+    """
+    training = np.asarray(training_loss, dtype=float)
+    validation = np.asarray(validation_loss, dtype=float)
+    if training.size == 0 and validation.size == 0:
+        raise ValueError("training_loss: both training_loss and validation_loss are empty")
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    try:
+        if training.size:
+            ax.plot(np.arange(1, training.size + 1), training, color="tab:blue", label="training")
+        if validation.size:
+            epochs = np.arange(1, validation.size + 1)
+            ax.plot(epochs, validation, color="tab:orange", label="validation")
+            if np.any(np.isfinite(validation)):
+                best = int(np.nanargmin(np.where(np.isfinite(validation), validation, np.nan)))
+                ax.plot(epochs[best], validation[best], marker="o", color="tab:orange", ls="none", label=f"best (epoch {best + 1})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_title(title or "Loss")
+        ax.grid(alpha=0.3)
+        ax.legend(frameon=False)
+        _save(fig, path)
+    finally:
+        plt.close(fig)

@@ -1,0 +1,23 @@
+"""The builtin benchmark tasks, by name.
+
+References:
+    | Benchmarking Simulation-Based Inference (Lueckmann et al., 2021)
+    | https://arxiv.org/abs/2101.04653
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sbi_core.tasks.base import Task
+from sbi_core.tasks.gaussian_linear import gaussian_linear_task
+from sbi_core.tasks.slcp import slcp_task
+from sbi_core.tasks.two_moons import two_moons_task
+
+__all__ = ["BUILTIN_TASKS"]
+
+BUILTIN_TASKS: dict[str, Callable[[], Task]] = {
+    "gaussian_linear": gaussian_linear_task,
+    "two_moons": two_moons_task,
+    "slcp": slcp_task,
+}

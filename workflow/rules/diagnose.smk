@@ -1,0 +1,43 @@
+rule diagnose:
+    """SBC on the test split and C2ST against reference posteriors, for one method."""
+    input:
+        unpack(method_observation_files),
+        estimator="results/{analysis}/estimators/{method}.pt",
+        test_simulations="results/{analysis}/simulations/test.npz",
+    output:
+        calibration="results/{analysis}/diagnostics/{method}/calibration.json",
+        ranks="results/{analysis}/diagnostics/{method}/sbc_ranks.npz",
+        rank_plot=report(
+            "results/{analysis}/diagnostics/{method}/sbc_ranks.png",
+            caption="../report/sbc.rst",
+            category="Calibration",
+        ),
+    log:
+        "results/{analysis}/logs/diagnose/{method}.log",
+    benchmark:
+        "results/{analysis}/benchmarks/diagnose/{method}.tsv"
+    params:
+        analysis=ANALYSIS,
+    script:
+        "../scripts/diagnose.py"
+
+
+rule plot_posterior:
+    """Pair plot of one posterior over its reference and true parameters."""
+    input:
+        posterior="results/{analysis}/posteriors/{method}/{obs}.nc",
+        observation="results/{analysis}/observations/{obs}.npz",
+    output:
+        plot=report(
+            "results/{analysis}/diagnostics/{method}/pair_{obs}.png",
+            caption="../report/pair.rst",
+            category="Posteriors",
+        ),
+    log:
+        "results/{analysis}/logs/plot_posterior/{method}_{obs}.log",
+    benchmark:
+        "results/{analysis}/benchmarks/plot_posterior/{method}_{obs}.tsv"
+    params:
+        analysis=ANALYSIS,
+    script:
+        "../scripts/plot_posterior.py"

@@ -1,0 +1,17 @@
+from sbi_core.logs import log_to
+
+log_to(snakemake.log[0])
+from sbi_core.pipeline import diagnose
+
+diagnose(
+    snakemake.params.analysis,
+    snakemake.wildcards.analysis,
+    snakemake.wildcards.method,
+    snakemake.input.estimator,
+    snakemake.input.test_simulations,
+    list(snakemake.input.observations),
+    list(snakemake.input.posteriors),
+    snakemake.output.calibration,
+    snakemake.output.ranks,
+    snakemake.output.rank_plot,
+)
