@@ -5,6 +5,7 @@ from sbi_core.estimators.flows import (
     build_estimator,
     build_posterior,
     load_estimator,
+    sample_many,
     save_estimator,
     train_estimator,
 )
@@ -14,6 +15,7 @@ __all__ = [
     "build_estimator",
     "build_posterior",
     "load_estimator",
+    "sample_many",
     "save_estimator",
     "train_estimator",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "save_estimator",
     "load_estimator",
     "build_posterior",
+    "sample_many",
 ]
 
 METHODS = ("npe", "nle")
@@ -150,3 +151,16 @@ def build_posterior(
         warmup_steps=mcmc["warmup_steps"],
         thin=mcmc["thin"],
     )
+
+
+def sample_many(posterior: DirectPosterior | MCMCPosterior, x: Tensor, num_samples: int) -> Tensor:
+    """Samples [M, num_samples, d] given M observations at once (x is [M, ...], flattened here).
+
+    For MCMC (NLE) each observation gets one chain: the batch already supplies M
+    chains for the vectorized slice sampler, and `num_chains` per observation
+    would multiply the cost by `num_chains` for no gain in the rank statistics.
+    """
+    x = x.reshape(len(x), -1)
+    options = {"num_chains": 1} if isinstance(posterior, MCMCPosterior) else {}
+    samples = posterior.sample_batched((num_samples,), x=x, show_progress_bars=True, **options)
+    return samples.transpose(0, 1)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from sbi_core.diagnostics import c2st, sbc_ranks, sbc_uniformity
-from sbi_core.estimators import build_posterior, load_estimator
+from sbi_core.estimators import build_posterior, load_estimator, sample_many
 from sbi_core.io import atomic_path, load_simulations, provenance, write_json
 from sbi_core.pipeline.observe import load_observation
 from sbi_core.plots import plot_pair, plot_sbc_ranks
@@ -46,10 +46,8 @@ def diagnose(
     theta, x = load_simulations(test_simulations)
     theta, x = theta[: settings["sbc_num_simulations"]], x[: settings["sbc_num_simulations"]]
     seed_everything(derive_seed(analysis["seed"], "diagnose", method))
-    samples = posterior.sample_batched(
-        (settings["sbc_num_samples"],), x=torch.as_tensor(x).reshape(len(x), -1), show_progress_bars=True
-    )
-    rank_matrix = sbc_ranks(theta, samples.transpose(0, 1).numpy())
+    samples = sample_many(posterior, torch.as_tensor(x), settings["sbc_num_samples"])
+    rank_matrix = sbc_ranks(theta, samples.numpy())
     sbc = {
         "num_simulations": len(theta),
         "num_samples": settings["sbc_num_samples"],

@@ -102,5 +102,7 @@ class Task:
                 f"N = {theta.shape[0]} rows like theta; got {list(x.shape)}"
             )
         if x.is_complex():
-            raise SimulationError(f"task {self.name!r}: the simulator returned complex values")
+            raise SimulationError(
+                f"task {self.name!r}: the simulator returned complex values"
+            )
         return x.to(torch.float32)

@@ -65,16 +65,24 @@ def build_task(analysis: dict[str, Any], where: str) -> Task:
                 )
         task = BUILTIN_TASKS[name]()
     else:
-        raise ConfigError(f"{where}.task: unknown task {name!r}; expected one of {valid}")
-    names = _parameter_names(analysis.get("parameter_names"), task.dim_theta, f"{where}.parameter_names")
+        raise ConfigError(
+            f"{where}.task: unknown task {name!r}; expected one of {valid}"
+        )
+    names = _parameter_names(
+        analysis.get("parameter_names"), task.dim_theta, f"{where}.parameter_names"
+    )
     return Task(task.name, task.prior, names, task.simulator, task.reference_posterior)
 
 
 def _parameter_names(names: Any, dim_theta: int, where: str) -> tuple[str, ...]:
     if names is None:
         return default_parameter_names(dim_theta)
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and n for n in names):
-        raise ConfigError(f"{where}: expected a list of non-empty strings, got {names!r}")
+    if not isinstance(names, (list, tuple)) or not all(
+        isinstance(n, str) and n for n in names
+    ):
+        raise ConfigError(
+            f"{where}: expected a list of non-empty strings, got {names!r}"
+        )
     if len(names) != dim_theta:
         raise ConfigError(
             f"{where}: expected {dim_theta} names (the prior's dimension), got {len(names)}"

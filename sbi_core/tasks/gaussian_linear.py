@@ -13,7 +13,11 @@ from torch.distributions import MultivariateNormal
 
 from sbi_core.tasks.base import Task, default_parameter_names
 
-__all__ = ["gaussian_linear_task", "gaussian_linear_posterior", "gaussian_conjugate_posterior"]
+__all__ = [
+    "gaussian_linear_task",
+    "gaussian_linear_posterior",
+    "gaussian_conjugate_posterior",
+]
 
 DIM = 10
 PRIOR_VARIANCE = 0.1
@@ -49,7 +53,9 @@ def gaussian_conjugate_posterior(
     noise_precision = torch.linalg.inv(noise_cov.double())
     cov = torch.linalg.inv(prior_precision + noise_precision)
     cov = (cov + cov.T) / 2
-    mean = cov @ (prior_precision @ prior_mean.double() + noise_precision @ x_o.double())
+    mean = cov @ (
+        prior_precision @ prior_mean.double() + noise_precision @ x_o.double()
+    )
     return MultivariateNormal(mean.float(), cov.float())
 
 
@@ -67,7 +73,9 @@ def gaussian_linear_posterior(x_o: Tensor) -> MultivariateNormal:
         tensor([0.5000, 0.5000])
     """
     if x_o.numel() != DIM:
-        raise ValueError(f"gaussian_linear: x_o must have {DIM} values, got shape {list(x_o.shape)}")
+        raise ValueError(
+            f"gaussian_linear: x_o must have {DIM} values, got shape {list(x_o.shape)}"
+        )
     eye = torch.eye(DIM, dtype=torch.float64)
     return gaussian_conjugate_posterior(
         torch.zeros(DIM), PRIOR_VARIANCE * eye, NOISE_VARIANCE * eye, x_o.reshape(DIM)

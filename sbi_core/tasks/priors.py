@@ -50,7 +50,9 @@ def prior_from_config(spec: dict[str, Any], where: str) -> Distribution:
         torch.Size([2])
     """
     if not isinstance(spec, dict):
-        raise ConfigError(f"{where}: expected a mapping with a 'type' key, got {spec!r}")
+        raise ConfigError(
+            f"{where}: expected a mapping with a 'type' key, got {spec!r}"
+        )
     if "type" not in spec:
         raise ConfigError(f"{where}.type: required; one of {', '.join(PRIOR_TYPES)}")
     kind = spec["type"]
@@ -74,9 +76,15 @@ def prior_from_config(spec: dict[str, Any], where: str) -> Distribution:
 def _vector(value: Any, where: str) -> Tensor:
     """Checks a non-empty list of finite numbers and returns it as float32."""
     if not isinstance(value, (list, tuple)) or not value:
-        raise ConfigError(f"{where}: expected a non-empty list of numbers, got {value!r}")
+        raise ConfigError(
+            f"{where}: expected a non-empty list of numbers, got {value!r}"
+        )
     for i, v in enumerate(value):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        if (
+            isinstance(v, bool)
+            or not isinstance(v, (int, float))
+            or not math.isfinite(v)
+        ):
             raise ConfigError(f"{where}[{i}]: expected a finite number, got {v!r}")
     return torch.tensor([float(v) for v in value], dtype=torch.float32)
 
@@ -113,18 +121,25 @@ def _gaussian(spec: dict[str, Any], where: str) -> Distribution:
     if "std" in spec:
         std = _vector(spec["std"], f"{where}.std")
         if len(std) != d:
-            raise ConfigError(f"{where}.std: expected {d} values (as many as {where}.mean), got {len(std)}")
+            raise ConfigError(
+                f"{where}.std: expected {d} values (as many as {where}.mean), got {len(std)}"
+            )
         if (std <= 0).any():
             i = int((std <= 0).nonzero()[0])
             raise ConfigError(f"{where}.std[{i}]: must be > 0, got {std[i].item():g}")
         return MultivariateNormal(mean, scale_tril=torch.diag(std))
     rows = spec["cov"]
     if not isinstance(rows, (list, tuple)) or len(rows) != d:
-        raise ConfigError(f"{where}.cov: expected a {d}x{d} matrix (list of {d} rows), got {rows!r}")
-    cov = torch.stack([_vector(row, f"{where}.cov[{i}]") for i, row in enumerate(rows)])
-    if cov.shape != (d, d):
-        raise ConfigError(f"{where}.cov: expected a {d}x{d} matrix, got rows of lengths "
-                          f"{[len(row) for row in rows]}")
+        raise ConfigError(
+            f"{where}.cov: expected a {d}x{d} matrix (list of {d} rows), got {rows!r}"
+        )
+    cov_rows = [_vector(row, f"{where}.cov[{i}]") for i, row in enumerate(rows)]
+    if any(len(row) != d for row in cov_rows):
+        raise ConfigError(
+            f"{where}.cov: expected a {d}x{d} matrix, got rows of lengths "
+            f"{[len(row) for row in cov_rows]}"
+        )
+    cov = torch.stack(cov_rows)
     if not torch.allclose(cov, cov.T, rtol=1e-6, atol=1e-12):
         raise ConfigError(f"{where}.cov: must be symmetric, got {rows!r}")
     cov = (cov + cov.T) / 2
@@ -139,7 +154,9 @@ def _gaussian(spec: dict[str, Any], where: str) -> Distribution:
 
 def _custom(spec: dict[str, Any], where: str) -> Distribution:
     if "path" not in spec:
-        raise ConfigError(f"{where}.path: required for a custom prior ('package.module:function')")
+        raise ConfigError(
+            f"{where}.path: required for a custom prior ('package.module:function')"
+        )
     factory = import_callable(spec["path"], f"{where}.path")
     try:
         prior = factory()

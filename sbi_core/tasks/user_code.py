@@ -31,9 +31,7 @@ def import_callable(path: str, where: str) -> Callable[..., Any]:
         2.0
     """
     if not isinstance(path, str) or path.count(":") != 1:
-        raise ConfigError(
-            f"{where}: expected 'package.module:function', got {path!r}"
-        )
+        raise ConfigError(f"{where}: expected 'package.module:function', got {path!r}")
     module_name, attribute = (part.strip() for part in path.split(":"))
     if not module_name or not attribute:
         raise ConfigError(f"{where}: expected 'package.module:function', got {path!r}")
@@ -47,8 +45,12 @@ def import_callable(path: str, where: str) -> Callable[..., Any]:
     for i, name in enumerate(attribute.split(".")):
         if not hasattr(obj, name):
             owner = ".".join([module_name, *attribute.split(".")[:i]])
-            raise ConfigError(f"{where}: {owner!r} has no attribute {name!r} (from {path!r})")
+            raise ConfigError(
+                f"{where}: {owner!r} has no attribute {name!r} (from {path!r})"
+            )
         obj = getattr(obj, name)
     if not callable(obj):
-        raise ConfigError(f"{where}: {path!r} is a {type(obj).__name__}, not a callable")
+        raise ConfigError(
+            f"{where}: {path!r} is a {type(obj).__name__}, not a callable"
+        )
     return obj

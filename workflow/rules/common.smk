@@ -69,7 +69,9 @@ def report_inputs(wildcards):
             prefix=prefix,
             method=methods,
         ),
-        "plots": expand("{prefix}/estimators/{method}_loss.png", prefix=prefix, method=methods)
+        "plots": expand(
+            "{prefix}/estimators/{method}_loss.png", prefix=prefix, method=methods
+        )
         + expand(
             "{prefix}/diagnostics/{method}/sbc_ranks.png", prefix=prefix, method=methods
         )

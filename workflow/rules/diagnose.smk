@@ -16,6 +16,8 @@ rule diagnose:
         "results/{analysis}/logs/diagnose/{method}.log",
     benchmark:
         "results/{analysis}/benchmarks/diagnose/{method}.tsv"
+    conda:
+        "../../envs/sbi.yaml"
     params:
         analysis=ANALYSIS,
     script:
@@ -37,6 +39,8 @@ rule plot_posterior:
         "results/{analysis}/logs/plot_posterior/{method}_{obs}.log",
     benchmark:
         "results/{analysis}/benchmarks/plot_posterior/{method}_{obs}.tsv"
+    conda:
+        "../../envs/sbi.yaml"
     params:
         analysis=ANALYSIS,
     script:

@@ -9,6 +9,8 @@ rule report:
         "results/{analysis}/logs/report.log",
     benchmark:
         "results/{analysis}/benchmarks/report.tsv"
+    conda:
+        "../../envs/sbi.yaml"
     params:
         analysis=ANALYSIS,
     script:

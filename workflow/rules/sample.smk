@@ -9,6 +9,8 @@ rule sample:
         "results/{analysis}/logs/sample/{method}_{obs}.log",
     benchmark:
         "results/{analysis}/benchmarks/sample/{method}_{obs}.tsv"
+    conda:
+        "../../envs/sbi.yaml"
     params:
         analysis=ANALYSIS,
     script:

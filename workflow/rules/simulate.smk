@@ -6,6 +6,8 @@ rule simulate:
         "results/{analysis}/logs/simulate/{split}_{shard}.log",
     benchmark:
         "results/{analysis}/benchmarks/simulate/{split}_{shard}.tsv"
+    conda:
+        "../../envs/sbi.yaml"
     params:
         analysis=ANALYSIS,
     script:
@@ -23,6 +25,8 @@ rule merge_simulations:
         "results/{analysis}/logs/merge_simulations/{split}.log",
     benchmark:
         "results/{analysis}/benchmarks/merge_simulations/{split}.tsv"
+    conda:
+        "../../envs/sbi.yaml"
     params:
         analysis=ANALYSIS,
     script:
@@ -37,6 +41,8 @@ rule observe:
         "results/{analysis}/logs/observe/{obs}.log",
     benchmark:
         "results/{analysis}/benchmarks/observe/{obs}.tsv"
+    conda:
+        "../../envs/sbi.yaml"
     params:
         analysis=ANALYSIS,
     script:

@@ -15,6 +15,8 @@ rule train:
         "results/{analysis}/logs/train/{method}.log",
     benchmark:
         "results/{analysis}/benchmarks/train/{method}.tsv"
+    conda:
+        "../../envs/sbi.yaml"
     params:
         analysis=ANALYSIS,
     script:

@@ -1,0 +1,180 @@
+"""Bad input is refused before any training starts, with the key or file named."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from sbi_core.errors import ConfigError
+from tests.conftest import validated
+
+
+def test_valid_config_gets_defaults(tiny_analysis):
+    analysis = validated(tiny_analysis)
+    assert analysis["training"]["flow"] == "zuko_maf"
+    assert analysis["simulations"]["max_invalid_fraction"] == 0.1
+    assert analysis["sampling"]["mcmc"]["thin"] == 1
+
+
+def _broken(analysis: dict, path: str, value) -> dict:
+    broken = copy.deepcopy(analysis)
+    *parents, leaf = path.split(".")
+    node = broken
+    for key in parents:
+        node = node[int(key)] if key.isdigit() else node[key]
+    if value is _DELETE:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return broken
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        ("task", "gaussian_lineer", r"analyses\.demo\.task: 'gaussian_lineer' is not one of"),
+        ("simulations.train", -5, r"analyses\.demo\.simulations\.train: -5 is less than the minimum of 1"),
+        ("simulations.test", 0, r"analyses\.demo\.simulations\.test: 0 is less than the minimum of 1"),
+        ("simulations.train", _DELETE, r"analyses\.demo\.simulations: 'train' is a required property"),
+        ("simulations.shards", "two", r"analyses\.demo\.simulations\.shards: 'two' is not of type 'integer'"),
+        ("training.learning_rate", "fast", r"analyses\.demo\.training\.learning_rate: 'fast' is not of type"),
+        ("training.max_epochs", 0, r"analyses\.demo\.training\.max_epochs: 0 is less than the minimum"),
+        ("methods", ["npe", "magic"], r"analyses\.demo\.methods\.1: 'magic' is not one of"),
+        ("seed", 1.5, r"analyses\.demo\.seed: 1\.5 is not of type 'integer'"),
+        ("observations", [], r"analyses\.demo\.observations: \[\] should be non-empty"),
+        ("training.epochs", 10, r"analyses\.demo\.training: Additional properties are not allowed \('epochs'"),
+    ],
+)
+def test_schema_errors_name_the_key(tiny_analysis, path, value, message):
+    with pytest.raises(ConfigError, match=message):
+        validated(_broken(tiny_analysis, path, value))
+
+
+def test_observation_theta_of_wrong_length(tiny_analysis):
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.observations\[0\]\.theta: has 3 values, expected 10"):
+        validated(_broken(tiny_analysis, "observations.0.theta", [0.0, 1.0, 2.0]))
+
+
+def test_sbc_budget_larger_than_test_split(tiny_analysis):
+    with pytest.raises(ConfigError, match=r"diagnostics\.sbc_num_simulations: 50 exceeds the 20 test"):
+        validated(_broken(tiny_analysis, "diagnostics.sbc_num_simulations", 50))
+
+
+def _custom(simulator: str | None, prior: dict | None) -> dict:
+    analysis = {
+        "task": "custom",
+        "parameter_names": ["mass", "width"],
+        "simulations": {"train": 100, "test": 10},
+        "methods": ["npe"],
+        "observations": [{"name": "o1", "theta": [0.0, 0.0]}],
+        "diagnostics": {"sbc_num_simulations": 10},
+    }
+    if simulator is not None:
+        analysis["simulator"] = simulator
+    if prior is not None:
+        analysis["prior"] = prior
+    return analysis
+
+
+BOX = {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]}
+
+
+def test_custom_simulator_by_import_path(user_simulator):
+    analysis = validated(_custom(user_simulator, BOX))
+    assert analysis["task"] == "custom"
+
+
+def test_simulator_that_does_not_import(user_simulator):
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.simulator: .*nosuchmodule"):
+        validated(_custom("nosuchmodule.sim:simulate", BOX))
+
+
+def test_simulator_missing_function(user_simulator):
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.simulator: .*usersim.*simulat0r"):
+        validated(_custom("usersim:simulat0r", BOX))
+
+
+def test_simulator_that_raises(user_simulator):
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.simulator: the simulator failed.*detector offline"):
+        validated(_custom("usersim:broken", BOX))
+
+
+def test_simulator_path_of_wrong_form():
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.simulator: 'usersim\.simulate' does not match"):
+        validated(_custom("usersim.simulate", BOX))
+
+
+def test_box_prior_without_bounds(user_simulator):
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.prior.*'low' and 'high'"):
+        validated(_custom(user_simulator, {"type": "box_uniform"}))
+
+
+def test_box_prior_with_inverted_bounds(user_simulator):
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.prior"):
+        validated(_custom(user_simulator, {"type": "box_uniform", "low": [1, 1], "high": [-1, 2]}))
+
+
+def test_custom_task_without_prior(user_simulator):
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.prior"):
+        validated(_custom(user_simulator, None))
+
+
+def test_custom_task_without_simulator_or_simulations():
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.simulator: task 'custom' needs a simulator"):
+        validated(_custom(None, BOX))
+
+
+def test_observation_file_of_wrong_shape(user_simulator, tmp_path):
+    np.save(tmp_path / "x_o.npy", np.zeros(3, dtype=np.float32))
+    analysis = _custom(user_simulator, BOX)
+    analysis["observations"] = [{"name": "data", "file": str(tmp_path / "x_o.npy")}]
+    with pytest.raises(ConfigError, match=r"observations\[0\]\.file: .*x_o\.npy holds an array of shape \(3,\), expected .*\(2,\)"):
+        validated(analysis)
+
+
+def test_observation_file_missing(user_simulator, tmp_path):
+    analysis = _custom(user_simulator, BOX)
+    analysis["observations"] = [{"name": "data", "file": str(tmp_path / "nothere.csv")}]
+    with pytest.raises(ConfigError, match=r"observations\[0\]\.file: .*nothere\.csv: file not found"):
+        validated(analysis)
+
+
+def test_simulations_file_without_x(tmp_path):
+    path = tmp_path / "sims.npz"
+    np.savez(path, theta=np.zeros((10, 2)), data=np.zeros((10, 2)))
+    analysis = _custom(None, BOX)
+    analysis["simulations"] = {"train": str(path), "test": str(path)}
+    analysis["observations"] = [{"name": "o", "file": str(tmp_path / "o.npy")}]
+    np.save(tmp_path / "o.npy", np.zeros(2))
+    with pytest.raises(ConfigError, match=r"simulations\.train: .*sims\.npz lacks array\(s\) \['x'\]"):
+        validated(analysis)
+
+
+def test_simulations_file_with_wrong_theta_dimension(tmp_path):
+    path = tmp_path / "sims.npz"
+    np.savez(path, theta=np.zeros((10, 3)), x=np.zeros((10, 2)))
+    analysis = _custom(None, BOX)
+    analysis["simulations"] = {"train": str(path), "test": str(path)}
+    with pytest.raises(ConfigError, match=r"simulations\.train: .*'theta' has shape \(10, 3\), expected \[N, 2\]"):
+        validated(analysis)
+
+
+def test_simulations_file_that_is_not_npz(tmp_path):
+    path = tmp_path / "sims.npz"
+    path.write_text("not a zip")
+    analysis = _custom(None, BOX)
+    analysis["simulations"] = {"train": str(path), "test": 10}
+    with pytest.raises(ConfigError, match=r"simulations\.train: .*sims\.npz: not a readable \.npz"):
+        validated(analysis)
+
+
+def test_duplicate_observation_names(tiny_analysis):
+    analysis = copy.deepcopy(tiny_analysis)
+    analysis["observations"] = analysis["observations"] * 2
+    with pytest.raises(ConfigError, match=r"observations: names must be unique"):
+        validated(analysis)

@@ -1,0 +1,205 @@
+"""End to end: the tiny analyses through Snakemake in a temporary folder; lint; the default DAG."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import arviz as az
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from sbi_core.estimators import load_estimator
+from tests.conftest import REPO, TINY_TRAINING
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+
+USER_SIMULATOR = '''
+import torch
+
+def simulate(theta):
+    """A resonance measured in 3 bins; x is NaN when theta_1 > 0.8 (about 10% of the prior)."""
+    centres = torch.tensor([-0.5, 0.0, 0.5])
+    shape = torch.exp(-0.5 * ((centres - theta[:, :1]) / (0.3 + 0.2 * (theta[:, 1:2] + 1))) ** 2)
+    x = shape + 0.05 * torch.randn(len(theta), 3)
+    x[theta[:, 0] > 0.8] = float("nan")
+    return x
+'''
+
+SMALL = {
+    "training": TINY_TRAINING,
+    "sampling": {"num_samples": 100, "mcmc": {"num_chains": 4, "warmup_steps": 20}},
+    "diagnostics": {"sbc_num_simulations": 20, "sbc_num_samples": 20, "c2st_num_samples": 100},
+}
+
+
+def _tiny_config(folder: Path) -> dict:
+    """Three analyses: a built-in task with NPE and NLE; a user simulator by import path with
+    NaN rows and an observation file; user simulations from files with a reference file."""
+    (folder / "usersim.py").write_text(USER_SIMULATOR)
+    rng = np.random.default_rng(0)
+    np.save(folder / "x_o.npy", np.array([0.2, 0.9, 0.4], dtype=np.float32))
+    np.savetxt(folder / "x_o.csv", np.array([[0.1, -0.2]]), delimiter=",")
+    np.savetxt(folder / "reference.csv", rng.normal([0.05, -0.1], 0.2**0.5 / 2, size=(200, 2)), delimiter=",")
+    for split, n in (("train", 600), ("test", 30)):
+        theta = rng.normal(0, 0.1**0.5, size=(n, 2))
+        np.savez(folder / f"{split}.npz", theta=theta, x=theta + rng.normal(0, 0.1**0.5, size=(n, 2)))
+    return {
+        "analyses": {
+            "tiny_gl": {
+                "task": "gaussian_linear",
+                "seed": 1,
+                "simulations": {"train": 600, "test": 20, "shards": 2},
+                "methods": ["npe", "nle"],
+                "observations": [{"name": "o1", "theta": [0.1] * 10}],
+                **SMALL,
+            },
+            "user_sim": {
+                "task": "custom",
+                "simulator": "usersim:simulate",
+                "prior": {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]},
+                "parameter_names": ["peak", "width"],
+                "seed": 2,
+                "simulations": {"train": 600, "test": 20, "shards": 3, "max_invalid_fraction": 0.2},
+                "methods": ["npe"],
+                "observations": [{"name": "data", "file": "x_o.npy"}, {"name": "at_truth", "theta": [0.0, 0.5]}],
+                **SMALL,
+            },
+            "user_files": {
+                "task": "custom",
+                "prior": {"type": "gaussian", "mean": [0, 0], "std": [0.1**0.5, 0.1**0.5]},
+                "simulations": {"train": "train.npz", "test": "test.npz"},
+                "methods": ["npe"],
+                "observations": [{"name": "data", "file": "x_o.csv", "reference_samples": "reference.csv"}],
+                **SMALL,
+            },
+        }
+    }
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("workflow")
+    (folder / "config.yaml").write_text(yaml.safe_dump(_tiny_config(folder)))
+    env = {"PYTHONPATH": str(folder), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(folder)}
+    result = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(folder), "--configfile", "config.yaml", "--cores", "2"],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    return folder
+
+
+def test_every_artifact_exists_loads_and_is_sane(tiny_run):
+    results = tiny_run / "results"
+    for analysis, methods, observations, d in (
+        ("tiny_gl", ["npe", "nle"], ["o1"], 10),
+        ("user_sim", ["npe"], ["data", "at_truth"], 2),
+        ("user_files", ["npe"], ["data"], 2),
+    ):
+        root = results / analysis
+        for split in ("train", "test"):
+            data = np.load(root / "simulations" / f"{split}.npz")
+            meta = json.loads((root / "simulations" / f"{split}.json").read_text())
+            assert data["theta"].shape == (meta["num_valid"], d)
+            assert np.isfinite(data["x"]).all()
+            assert meta["num_valid"] + meta["num_invalid"] == meta["num_simulated"]
+            assert meta["provenance"]["seed"] == meta["provenance"]["seed"] >= 0
+        for method in methods:
+            raw = torch.load(root / "estimators" / f"{method}.pt", weights_only=True)
+            assert set(raw) == {"state_dict", "hyperparameters"}
+            network, hyper = load_estimator(root / "estimators" / f"{method}.pt")
+            assert hyper["method"] == method and hyper["dim_theta"] == d
+            history = (root / "estimators" / f"{method}_history.csv").read_text().splitlines()
+            assert history[0] == "epoch,training_loss,validation_loss" and len(history) >= 2
+            for name in observations:
+                idata = az.from_netcdf(root / "posteriors" / method / f"{name}.nc")
+                names = list(idata.posterior.data_vars)
+                assert len(names) == d
+                samples = np.stack([idata.posterior[p].values.ravel() for p in names], -1)
+                assert samples.shape == (100, d) and np.isfinite(samples).all()
+                assert "x" in idata.observed_data
+                assert idata.posterior.attrs["method"] == method
+                assert json.loads(idata.posterior.attrs["provenance"])["config_hash"]
+                _assert_png(root / "diagnostics" / method / f"pair_{name}.png")
+            calibration = json.loads((root / "diagnostics" / method / "calibration.json").read_text())
+            assert calibration["sbc"]["num_simulations"] == 20
+            assert all(0 <= p <= 1 for p in calibration["sbc"]["ks_pvalues"])
+            ranks = np.load(root / "diagnostics" / method / "sbc_ranks.npz")["ranks"]
+            assert ranks.shape == (20, d) and ranks.min() >= 0 and ranks.max() <= 20
+            _assert_png(root / "diagnostics" / method / "sbc_ranks.png")
+            _assert_png(root / "estimators" / f"{method}_loss.png")
+        summary = json.loads((root / "summary.json").read_text())
+        assert sorted(summary["methods"]) == sorted(methods)
+        html = (root / "report.html").read_text()
+        assert "data:image/png;base64" in html and all(m.upper() in html for m in methods)
+    assert not list(results.rglob("*.tmp*")), "temporary files left behind"
+    assert not list(results.rglob("shard_*.npz")), "shards are temporary"
+
+
+def test_user_simulator_rows_with_nan_were_dropped_and_counted(tiny_run):
+    meta = json.loads((tiny_run / "results/user_sim/simulations/train.json").read_text())
+    assert meta["num_simulated"] == 600 and meta["shards"] == 3
+    assert 30 <= meta["num_invalid"] <= 90  # ~10% of 600
+    assert meta["source"] == "simulated"
+    summary = json.loads((tiny_run / "results/user_sim/summary.json").read_text())
+    assert summary["simulations"]["train"]["num_invalid"] == meta["num_invalid"]
+
+
+def test_c2st_where_a_reference_exists(tiny_run):
+    exact = json.loads((tiny_run / "results/tiny_gl/diagnostics/npe/calibration.json").read_text())
+    assert set(exact["c2st"]) == {"o1"}
+    given = json.loads((tiny_run / "results/user_files/diagnostics/npe/calibration.json").read_text())
+    assert set(given["c2st"]) == {"data"} and given["c2st"]["data"]["num_samples"] == 100
+    user = json.loads((tiny_run / "results/user_sim/diagnostics/npe/calibration.json").read_text())
+    assert user["c2st"] == {}
+    for result in (exact["c2st"]["o1"], given["c2st"]["data"]):
+        assert 0.3 <= result["accuracy"] <= 1.0 and result["stderr"] > 0
+
+
+def _assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
+
+
+def test_lint_is_clean(tmp_path):
+    result = subprocess.run(
+        [*SNAKEMAKE, "--lint", "--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_snakefmt_is_clean():
+    snakefmt = shutil.which("snakefmt", path=str(Path(sys.executable).parent))
+    files = [str(REPO / "Snakefile"), *map(str, (REPO / "workflow/rules").glob("*.smk"))]
+    result = subprocess.run([snakefmt, "--check", *files], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_dry_run_shows_the_whole_default_dag(tmp_path):
+    result = subprocess.run(
+        [*SNAKEMAKE, "-n", "--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    for rule in ("simulate", "merge_simulations", "observe", "train", "sample", "diagnose", "plot_posterior", "report", "all"):
+        assert f"\n{rule} " in result.stdout, rule
+
+
+def test_bad_config_stops_snakemake_before_any_job(tmp_path):
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["analyses"]["gaussian_linear"]["simulations"]["train"] = -1
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [*SNAKEMAKE, "--cores", "1", "--directory", str(tmp_path), "--configfile", "bad.yaml"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "analyses.gaussian_linear.simulations.train: -1 is less than the minimum of 1" in result.stderr
+    assert not (tmp_path / "results").exists()
