@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import platform
 import subprocess
 import sys
@@ -149,7 +150,7 @@ def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         return payload["state_dict"], json.loads(payload["hyperparameters"])
-    except (OSError, RuntimeError, KeyError, TypeError, json.JSONDecodeError) as error:
+    except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError, json.JSONDecodeError) as error:
         raise ArtifactError(f"{path}: not an sbi_core estimator file: {error}") from error
 
 

@@ -35,8 +35,9 @@ def sample(analysis: dict, name: str, method: str, observation_name: str, estima
     idata = az.from_dict(
         posterior={p: samples[None, :, i] for i, p in enumerate(task.parameter_names)},
         observed_data={"x": x_o},
-        attrs=attrs,
     )
+    for group in (idata.posterior, idata.observed_data):
+        group.attrs.update(attrs)
     with atomic_path(output) as tmp:
         idata.to_netcdf(str(tmp))
 
