@@ -1,0 +1,60 @@
+"""Artifact formats: atomic writes, npz headers, arrays from .npy/.csv, estimator files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sbi_core.errors import ArtifactError
+from sbi_core.io import atomic_path, load_simulations, load_state, npz_array_shapes, read_array, save_state
+
+
+def test_interrupted_write_leaves_nothing_behind(tmp_path):
+    target = tmp_path / "out" / "artifact.json"
+    with pytest.raises(RuntimeError, match="killed"):
+        with atomic_path(target) as tmp:
+            tmp.write_text('{"half": ')
+            raise RuntimeError("killed")
+    assert not target.exists() and list(target.parent.iterdir()) == []
+
+
+def test_atomic_write_replaces_the_target(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with atomic_path(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_npz_shapes_without_loading(tmp_path):
+    np.savez(tmp_path / "s.npz", theta=np.zeros((7, 2)), x=np.zeros((7, 3, 4), dtype=np.float32))
+    assert npz_array_shapes(tmp_path / "s.npz") == {"theta": (7, 2), "x": (7, 3, 4)}
+    with pytest.raises(ArtifactError, match="missing.npz: file not found"):
+        npz_array_shapes(tmp_path / "missing.npz")
+
+
+def test_load_simulations_refuses_unpaired_arrays(tmp_path):
+    np.savez(tmp_path / "s.npz", theta=np.zeros((7, 2)), x=np.zeros((6, 3)))
+    with pytest.raises(ArtifactError, match=r"s\.npz: theta \(7, 2\) and x \(6, 3\) do not pair up"):
+        load_simulations(tmp_path / "s.npz")
+
+
+def test_read_array_from_npy_and_csv(tmp_path):
+    np.save(tmp_path / "a.npy", np.arange(3.0))
+    (tmp_path / "b.csv").write_text("# x_o\n1.5,2.5,3.5\n")
+    np.testing.assert_array_equal(read_array(tmp_path / "a.npy"), [0, 1, 2])
+    np.testing.assert_array_equal(read_array(tmp_path / "b.csv"), [1.5, 2.5, 3.5])
+    (tmp_path / "c.csv").write_text("1,two\n")
+    with pytest.raises(ArtifactError, match=r"c\.csv: could not read numbers"):
+        read_array(tmp_path / "c.csv")
+
+
+def test_state_round_trip_is_weights_only(tmp_path):
+    state = {"w": torch.arange(4.0)}
+    save_state(tmp_path / "e.pt", state, {"method": "npe", "hidden_features": 8})
+    raw = torch.load(tmp_path / "e.pt", weights_only=True)
+    assert isinstance(raw["hyperparameters"], str)
+    loaded, hyper = load_state(tmp_path / "e.pt")
+    torch.testing.assert_close(loaded["w"], state["w"])
+    assert hyper == {"method": "npe", "hidden_features": 8}
