@@ -205,9 +205,9 @@ def plot_sbc_ranks(
             if j >= dim:
                 ax.axis("off")
                 continue
-            ax.fill_between(step_x, np.repeat(lower, 2), np.repeat(upper, 2), color="0.3", alpha=0.3, lw=0, zorder=2)
+            ax.fill_between(step_x, np.repeat(lower, 2), np.repeat(upper, 2), color="0.75", alpha=0.6, lw=0, zorder=1)
             ax.plot(step_x, np.repeat(expected, 2), color="0.3", lw=1, zorder=3)
-            ax.bar(edges[:-1], counts[:, j], width=np.diff(edges), align="edge", color="tab:blue", alpha=0.8, ec="white", zorder=1)
+            ax.bar(edges[:-1], counts[:, j], width=np.diff(edges), align="edge", color="tab:blue", alpha=0.7, ec="white", zorder=2)
             ax.set_xlim(edges[0], edges[-1])
             ax.set_title(names[j])
             ax.set_xlabel("rank")
