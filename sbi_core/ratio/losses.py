@@ -249,8 +249,8 @@ def build_loss(
         num_atoms: Atoms per observation: ``K`` for NRE-B; ``K_c + 1`` for NRE-C
             (``num_classes = num_atoms - 1``, sbi's internal count); ignored by NRE-A
             and BNRE, which always take 2.
-        gamma: NRE-C's :math:`\\gamma`.
-        regularization_strength: BNRE's :math:`\\lambda`.
+        gamma: NRE-C's gamma.
+        regularization_strength: BNRE's lambda.
 
     Returns:
         The loss module.

@@ -1,8 +1,8 @@
-"""The ratio estimator: a classifier whose first layer is separable, so all (theta, x) pairs are cheap.
+r"""The ratio estimator: a classifier whose first layer is separable, so all (theta, x) pairs are cheap.
 
-The logit :math:`f(\\theta, x) \\approx \\log p(x | \\theta) / p(x)` is a residual MLP
-whose first layer acts on the concatenation :math:`[\\theta; h(x)]`. That layer is
-split as :math:`A \\theta + B h(x) + c`: the theta part and the x part are computed
+The logit :math:`f(\theta, x) \approx \log p(x | \theta) / p(x)` is a residual MLP
+whose first layer acts on the concatenation :math:`[\theta; h(x)]`. That layer is
+split as :math:`A \theta + B h(x) + c`: the theta part and the x part are computed
 once per batch and broadcast-added, so the logits of all ``N x M`` pairs cost
 ``O((N + M) H)`` for the first layer and ``O(N M H^2)`` for the rest. The network
 is otherwise the ResNet classifier of sbi (``classifier_nn("resnet")``): z-scored

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from sbi_core.errors import ConfigError
-from sbi_core.ratio.losses import LOSSES, build_loss
+from sbi_core.ratio.losses import LOSSES, RatioLoss, build_loss
 from sbi_core.ratio.network import ACTIVATIONS, RatioEstimator
 
 __all__ = ["DEFAULT_SETTINGS", "train_ratio_estimator"]
@@ -182,7 +182,7 @@ def train_ratio_estimator(
     return network.eval(), history
 
 
-def _batch_loss(network: RatioEstimator, objective: nn.Module, theta: Tensor, x: Tensor, atoms: Tensor) -> Tensor:
+def _batch_loss(network: RatioEstimator, objective: RatioLoss, theta: Tensor, x: Tensor, atoms: Tensor) -> Tensor:
     """The loss of one batch from the logits of its atoms only, ``theta[atoms]`` with each x."""
     return objective.atom_loss(network.per_observation(theta[atoms], x))
 

@@ -46,7 +46,7 @@ class RatioPosterior:
         self.prior = prior
 
     def log_prob_unnormalized(self, theta: Tensor, x: Tensor) -> Tensor:
-        """Returns :math:`\\log p(\\theta) + f(\\theta, x)`, ``-inf`` outside the prior's support.
+        r"""Returns :math:`\log p(\theta) + f(\theta, x)`, ``-inf`` outside the prior's support.
 
         Arguments:
             theta: ``C`` parameters for each of ``M`` observations ``[M, C, d]``, or
