@@ -64,7 +64,12 @@ def train_estimator(
         "x_shape": list(x.shape[1:]),
     }
     trainer_class, _ = _TRAINERS[_method(method)]
-    trainer = trainer_class(prior=prior, density_estimator=_builder(hyperparameters), show_progress_bars=True)
+    trainer = trainer_class(
+        prior=prior,
+        density_estimator=_builder(hyperparameters),
+        show_progress_bars=True,
+        tracker=_NoTracker(),
+    )
     trainer.append_simulations(theta, x.reshape(len(x), -1))
     network = trainer.train(
         training_batch_size=training["batch_size"],
@@ -81,6 +86,28 @@ def train_estimator(
         "best_validation_loss": float(summary["best_validation_loss"][-1]),
     }
     return network.eval(), hyperparameters, history
+
+
+class _NoTracker:
+    """sbi's tracker protocol, doing nothing: sbi would otherwise write TensorBoard logs
+    into ./sbi-logs of whatever folder it runs in; we keep the loss history ourselves."""
+
+    log_dir = None
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        pass
+
+    def log_params(self, params: dict) -> None:
+        pass
+
+    def add_figure(self, name: str, figure, step: int | None = None) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
 
 
 def _method(method: str) -> str:
