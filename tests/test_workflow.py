@@ -55,9 +55,10 @@ def _tiny_config(folder: Path) -> dict:
                 "task": "gaussian_linear",
                 "seed": 1,
                 "simulations": {"train": 600, "test": 20, "shards": 2},
-                "methods": ["npe", "nle"],
+                "methods": ["npe", "nle", "nre"],
                 "observations": [{"name": "o1", "theta": [0.1] * 10}],
                 **SMALL,
+                "sampling": {**SMALL["sampling"], "ratio": {"sampler": "mcmc", "num_chains": 4, "warmup_steps": 20}},
             },
             "user_sim": {
                 "task": "custom",
@@ -66,7 +67,7 @@ def _tiny_config(folder: Path) -> dict:
                 "parameter_names": ["peak", "width"],
                 "seed": 2,
                 "simulations": {"train": 600, "test": 20, "shards": 3, "max_invalid_fraction": 0.2},
-                "methods": ["npe"],
+                "methods": ["npe", "nre_a", "nre_c", "bnre"],
                 "observations": [{"name": "data", "file": "x_o.npy"}, {"name": "at_truth", "theta": [0.0, 0.5]}],
                 **SMALL,
             },
@@ -98,8 +99,8 @@ def tiny_run(tmp_path_factory) -> Path:
 def test_every_artifact_exists_loads_and_is_sane(tiny_run):
     results = tiny_run / "results"
     for analysis, methods, observations, d in (
-        ("tiny_gl", ["npe", "nle"], ["o1"], 10),
-        ("user_sim", ["npe"], ["data", "at_truth"], 2),
+        ("tiny_gl", ["npe", "nle", "nre"], ["o1"], 10),
+        ("user_sim", ["npe", "nre_a", "nre_c", "bnre"], ["data", "at_truth"], 2),
         ("user_files", ["npe"], ["data"], 2),
     ):
         root = results / analysis
@@ -157,8 +158,9 @@ def test_c2st_where_a_reference_exists(tiny_run):
     assert set(exact["c2st"]) == {"o1"}
     given = json.loads((tiny_run / "results/user_files/diagnostics/npe/calibration.json").read_text())
     assert set(given["c2st"]) == {"data"} and given["c2st"]["data"]["num_samples"] == 100
-    user = json.loads((tiny_run / "results/user_sim/diagnostics/npe/calibration.json").read_text())
-    assert user["c2st"] == {}
+    for method in ("npe", "nre_a", "nre_c", "bnre"):
+        user = json.loads((tiny_run / f"results/user_sim/diagnostics/{method}/calibration.json").read_text())
+        assert user["c2st"] == {}
     for result in (exact["c2st"]["o1"], given["c2st"]["data"]):
         assert 0.3 <= result["accuracy"] <= 1.0 and result["stderr"] > 0
 

@@ -1,21 +1,13 @@
-"""Neural posterior (NPE) and likelihood (NLE) estimators through sbi, with zuko flows."""
+"""Inference methods behind one interface: NPE and NLE (sbi, zuko flows) and the NRE family (our ratio core)."""
 
-from sbi_core.estimators.flows import (
+from sbi_core.estimators.methods import (
     METHODS,
-    build_estimator,
-    build_posterior,
+    RATIO_LOSSES,
+    build_sampler,
     load_estimator,
-    sample_many,
+    require_device,
     save_estimator,
     train_estimator,
 )
 
-__all__ = [
-    "METHODS",
-    "build_estimator",
-    "build_posterior",
-    "load_estimator",
-    "sample_many",
-    "save_estimator",
-    "train_estimator",
-]
+__all__ = ["METHODS", "RATIO_LOSSES", "build_sampler", "load_estimator", "require_device", "save_estimator", "train_estimator"]

@@ -14,7 +14,6 @@ References:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 from sbi.inference import NLE, NPE, DirectPosterior, MCMCPosterior
@@ -23,25 +22,15 @@ from sbi.neural_nets import likelihood_nn, posterior_nn
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
-from sbi_core.errors import ArtifactError
-from sbi_core.io import load_state, save_state
 
-__all__ = [
-    "METHODS",
-    "train_estimator",
-    "build_estimator",
-    "save_estimator",
-    "load_estimator",
-    "build_posterior",
-    "sample_many",
-]
+__all__ = ["FLOW_METHODS", "train_flow", "build_flow", "flow_posterior", "sample_flow_posterior"]
 
-METHODS = ("npe", "nle")
+FLOW_METHODS = ("npe", "nle")
 _TRAINERS = {"npe": (NPE, posterior_nn), "nle": (NLE, likelihood_nn)}
 _ARCHITECTURE = ("flow", "hidden_features", "num_transforms", "num_bins")
 
 
-def train_estimator(
+def train_flow(
     method: str, theta: Tensor, x: Tensor, prior: Distribution, training: dict
 ) -> tuple[nn.Module, dict, dict]:
     """Trains an NPE or NLE flow with sbi; the caller seeds torch beforehand.
@@ -112,7 +101,7 @@ class _NoTracker:
 
 def _method(method: str) -> str:
     if method not in _TRAINERS:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+        raise ValueError(f"unknown method {method!r}; expected one of {FLOW_METHODS}")
     return method
 
 
@@ -126,7 +115,7 @@ def _builder(hyperparameters: dict):
     )
 
 
-def build_estimator(hyperparameters: dict) -> nn.Module:
+def build_flow(hyperparameters: dict) -> nn.Module:
     """Builds an untrained network with the architecture the hyperparameters describe.
 
     sbi's builders need example batches to size the flow and its z-scoring; the
@@ -139,23 +128,7 @@ def build_estimator(hyperparameters: dict) -> nn.Module:
     return _builder(hyperparameters)(theta, x)
 
 
-def save_estimator(path: str | Path, network: nn.Module, hyperparameters: dict) -> None:
-    """Saves the state dict and hyperparameters (loads with ``weights_only=True``)."""
-    save_state(path, network.state_dict(), hyperparameters)
-
-
-def load_estimator(path: str | Path) -> tuple[nn.Module, dict]:
-    """Rebuilds a saved estimator from its hyperparameters and loads its weights."""
-    state_dict, hyperparameters = load_state(path)
-    network = build_estimator(hyperparameters)
-    try:
-        network.load_state_dict(state_dict)
-    except RuntimeError as error:
-        raise ArtifactError(f"{path}: weights do not fit the recorded architecture: {error}") from error
-    return network.eval(), hyperparameters
-
-
-def build_posterior(
+def flow_posterior(
     network: nn.Module, hyperparameters: dict, prior: Distribution, mcmc: dict
 ) -> DirectPosterior | MCMCPosterior:
     """Wraps a network as an sbi posterior: direct sampling (NPE) or slice-sampling MCMC (NLE).
@@ -180,14 +153,17 @@ def build_posterior(
     )
 
 
-def sample_many(posterior: DirectPosterior | MCMCPosterior, x: Tensor, num_samples: int) -> Tensor:
+def sample_flow_posterior(posterior: DirectPosterior | MCMCPosterior, x: Tensor, num_samples: int) -> Tensor:
     """Samples [M, num_samples, d] given M observations at once (x is [M, ...], flattened here).
 
-    For MCMC (NLE) each observation gets one chain: the batch already supplies M
-    chains for the vectorized slice sampler, and `num_chains` per observation
-    would multiply the cost by `num_chains` for no gain in the rank statistics.
+    One observation is sampled with the posterior's own settings (NLE: `num_chains`
+    chains). For a batch, MCMC gives each observation one chain: the batch already
+    supplies M chains to the vectorized slice sampler, and `num_chains` per
+    observation would multiply the cost for no gain in the rank statistics.
     """
     x = x.reshape(len(x), -1)
+    if len(x) == 1:
+        return posterior.sample((num_samples,), x=x, show_progress_bars=True)[None]
     options = {"num_chains": 1} if isinstance(posterior, MCMCPosterior) else {}
     samples = posterior.sample_batched((num_samples,), x=x, show_progress_bars=True, **options)
     return samples.transpose(0, 1)

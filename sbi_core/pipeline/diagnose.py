@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from sbi_core.diagnostics import c2st, sbc_ranks, sbc_uniformity
-from sbi_core.estimators import build_posterior, load_estimator, sample_many
 from sbi_core.io import atomic_path, load_simulations, provenance, write_json
+from sbi_core.pipeline.common import load_sampler
 from sbi_core.pipeline.observe import load_observation
 from sbi_core.plots import plot_pair, plot_sbc_ranks
 from sbi_core.seeding import derive_seed, seed_everything
@@ -37,16 +37,14 @@ def diagnose(
 
     `observations` and `posteriors` are parallel lists, one entry per observation.
     """
-    task = build_task(analysis, f"analyses.{name}")
     settings = analysis["diagnostics"]
-    network, hyperparameters = load_estimator(estimator)
-    posterior = build_posterior(network, hyperparameters, task.prior, analysis["sampling"]["mcmc"])
+    task, sampler = load_sampler(analysis, name, estimator)
 
     start = time.perf_counter()
     theta, x = load_simulations(test_simulations)
     theta, x = theta[: settings["sbc_num_simulations"]], x[: settings["sbc_num_simulations"]]
     seed_everything(derive_seed(analysis["seed"], "diagnose", method))
-    samples = sample_many(posterior, torch.as_tensor(x), settings["sbc_num_samples"])
+    samples = sampler(torch.as_tensor(x), settings["sbc_num_samples"])
     rank_matrix = sbc_ranks(theta, samples.numpy())
     sbc = {
         "num_simulations": len(theta),

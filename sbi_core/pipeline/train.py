@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from sbi_core.estimators import save_estimator, train_estimator
+from sbi_core.estimators import require_device, save_estimator, train_estimator
 from sbi_core.io import atomic_path, load_simulations, provenance, write_json
 from sbi_core.plots import plot_loss
 from sbi_core.seeding import derive_seed, seed_everything
@@ -32,7 +32,12 @@ def train(
     seed_everything(derive_seed(analysis["seed"], "train", method))
     start = time.perf_counter()
     network, hyperparameters, losses = train_estimator(
-        method, torch.as_tensor(theta), torch.as_tensor(x), task.prior, analysis["training"]
+        method,
+        torch.as_tensor(theta),
+        torch.as_tensor(x),
+        task.prior,
+        analysis["training"],
+        device=require_device(analysis["device"], f"analyses.{name}.device"),
     )
     seconds = time.perf_counter() - start
     hyperparameters.update(task=analysis["task"], parameter_names=list(task.parameter_names))

@@ -7,7 +7,7 @@ wildcard_constraints:
     analysis=r"[A-Za-z0-9_.-]+",
     split=r"train|test",
     shard=r"\d+",
-    method=r"npe|nle",
+    method=r"npe|nle|nre|nre_a|nre_c|bnre",
     obs=r"[A-Za-z0-9_.-]+",
 
 
