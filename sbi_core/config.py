@@ -8,6 +8,7 @@ paths, prior bounds, files and their arrays, observation shapes). Errors are
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,10 @@ def _with_defaults(validator_class: type) -> type:
         if isinstance(instance, dict):
             for key, subschema in properties.items():
                 if "default" in subschema and key not in instance:
-                    instance[key] = _copy(subschema["default"])
+                    instance[key] = copy.deepcopy(subschema["default"])
         yield from validate_properties(validator, properties, instance, schema)
 
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
-
-
-def _copy(value: Any) -> Any:
-    return yaml.safe_load(yaml.safe_dump(value))
 
 
 def _dotted(path: Any) -> str:
