@@ -21,7 +21,7 @@ def _run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 def test_validate_the_default_config():
     result = _run("validate", "config/config.yaml")
     assert result.returncode == 0, result.stderr
-    assert "gaussian_linear: task gaussian_linear, methods npe, nle: ok" in result.stdout
+    assert "gaussian_linear: task gaussian_linear, methods npe, nle, nre: ok" in result.stdout
 
 
 def test_validate_names_the_bad_key(tmp_path):
