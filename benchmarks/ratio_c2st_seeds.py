@@ -11,23 +11,21 @@ exact reference posterior.
 Run:
     .venv/bin/python benchmarks/ratio_c2st_seeds.py
 """
-import sys, time, torch, warnings
-warnings.simplefilter("ignore")
+
+import warnings
+
+import torch
 from sbi.inference import NRE_B
 from sbi.neural_nets import classifier_nn
-from sbi_core.tasks import BUILTIN_TASKS
-from sbi_core.ratio import train_ratio_estimator
-from sbi_core.diagnostics import c2st
-from sbi_core.seeding import seed_everything, derive_seed
 
-class NoTracker:
-    """sbi's tracker protocol, doing nothing (no TensorBoard files)."""
-    log_dir = None
-    def log_metric(self, *a, **k): pass
-    def log_metrics(self, *a, **k): pass
-    def log_params(self, *a, **k): pass
-    def add_figure(self, *a, **k): pass
-    def flush(self): pass
+from sbi_core.diagnostics import c2st
+from sbi_core.estimators.flows import NullTracker
+from sbi_core.ratio import train_ratio_estimator
+from sbi_core.seeding import derive_seed, seed_everything
+from sbi_core.tasks import BUILTIN_TASKS
+
+warnings.simplefilter("ignore")
+
 
 def sir(logit_fn, prior, x_o, n_prop=200_000, n=1000):
     """n posterior samples for one observation by SIR from the prior."""
@@ -37,19 +35,28 @@ def sir(logit_fn, prior, x_o, n_prop=200_000, n=1000):
     idx = torch.multinomial(torch.softmax(logits, 0), n, replacement=True)
     return theta[idx]
 
+
 task = BUILTIN_TASKS["two_moons"]()
 for seed in (0, 1, 2, 3):
     seed_everything(seed)
-    theta = task.prior.sample((10000,)); x = task.simulate(theta)
+    theta = task.prior.sample((10000,))
+    x = task.simulate(theta)
     xo = task.simulate(task.prior.sample((10,)))
     ours, _ = train_ratio_estimator(theta, x, "nre_b", {}, seed=derive_seed(seed, "ours"), show_progress_bar=False)
     seed_everything(derive_seed(seed, "sbi"))
-    tr = NRE_B(prior=task.prior, classifier=classifier_nn("resnet", hidden_features=50, num_blocks=2), tracker=NoTracker(), show_progress_bars=False)
-    sbi_net = tr.append_simulations(theta, x).train(num_atoms=10, training_batch_size=200, learning_rate=5e-4, stop_after_epochs=20)
+    trainer = NRE_B(
+        prior=task.prior,
+        classifier=classifier_nn("resnet", hidden_features=50, num_blocks=2),
+        tracker=NullTracker(),
+        show_progress_bars=False,
+    )
+    sbi_net = trainer.append_simulations(theta, x).train(
+        num_atoms=10, training_batch_size=200, learning_rate=5e-4, stop_after_epochs=20
+    )
     sbi_net.eval()
     scores = {"ours": [], "sbi": []}
     for m in range(10):
         ref = task.reference_posterior(xo[m], 1000)
-        scores["ours"].append(c2st(sir(lambda t, xx: ours(t, xx), task.prior, xo[m:m+1]), ref, seed=0))
-        scores["sbi"].append(c2st(sir(lambda t, xx: sbi_net(t, xx), task.prior, xo[m:m+1]), ref, seed=0))
+        scores["ours"].append(c2st(sir(lambda t, xx: ours(t, xx), task.prior, xo[m : m + 1]), ref, seed=0))
+        scores["sbi"].append(c2st(sir(lambda t, xx: sbi_net(t, xx), task.prior, xo[m : m + 1]), ref, seed=0))
     print(seed, {k: round(sum(v) / len(v), 3) for k, v in scores.items()}, flush=True)

@@ -59,6 +59,7 @@ from sbi.utils import BoxUniform
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor, nn
 
+from sbi_core.estimators.flows import NullTracker
 from sbi_core.diagnostics import c2st, sbc_ranks, sbc_uniformity
 from sbi_core.io import write_json
 from sbi_core.ratio import NREBLoss, RatioEstimator, draw_atoms, train_ratio_estimator
@@ -109,22 +110,6 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     args.sbi_sbc_subset = min(args.sbi_sbc_subset, args.sbc_simulations)
     args.c2st_observations = min(args.c2st_observations, args.num_observations)
     return args
-
-
-class _NullTracker:
-    """Keeps sbi from writing TensorBoard logs into the working directory."""
-
-    log_dir = None
-
-    def log_metric(self, *args: Any, **kwargs: Any) -> None: ...
-
-    def log_metrics(self, *args: Any, **kwargs: Any) -> None: ...
-
-    def log_params(self, *args: Any, **kwargs: Any) -> None: ...
-
-    def add_figure(self, *args: Any, **kwargs: Any) -> None: ...
-
-    def flush(self) -> None: ...
 
 
 @contextlib.contextmanager
@@ -235,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     seed_everything(derive_seed(args.seed, "sbi"))
     builder = classifier_nn("resnet", hidden_features=args.hidden_features, num_blocks=args.num_blocks)
-    trainer = NRE_B(prior=prior_device, classifier=builder, device=device, tracker=_NullTracker(),
+    trainer = NRE_B(prior=prior_device, classifier=builder, device=device, tracker=NullTracker(),
                     show_progress_bars=False)
     trainer.append_simulations(theta, x)
     with _timer(device, times, "sbi_training"):

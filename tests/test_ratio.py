@@ -11,6 +11,7 @@ from sbi.utils import BoxUniform
 from torch import nn
 from torch.distributions import MultivariateNormal
 
+from sbi_core.estimators.flows import NullTracker
 from sbi_core.errors import ArtifactError, ConfigError
 from sbi_core.ratio import (
     LOSSES,
@@ -106,20 +107,6 @@ def test_loss_equals_a_per_pair_loop(name: str, device: str):
         assert value.item() == pytest.approx(_naive(name, logits, atoms), abs=1e-5)
 
 
-class _NullTracker:
-    log_dir = None
-
-    def log_metric(self, *args, **kwargs): ...
-
-    def log_metrics(self, *args, **kwargs): ...
-
-    def log_params(self, *args, **kwargs): ...
-
-    def add_figure(self, *args, **kwargs): ...
-
-    def flush(self): ...
-
-
 @pytest.mark.parametrize("name", LOSSES)
 def test_loss_equals_sbi_on_the_same_atoms(name: str):
     """sbi 0.27's own `_loss`, fed our atoms' logits in place of its random choices."""
@@ -129,7 +116,7 @@ def test_loss_equals_sbi_on_the_same_atoms(name: str):
     atoms = loss.atoms(batch, generator)
     atom_logits = logits.T.gather(1, atoms)
     trainer_class = {"nre_a": NRE_A, "nre_b": NRE_B, "nre_c": NRE_C, "bnre": BNRE}[name]
-    trainer = trainer_class(prior=BoxUniform(-torch.ones(2), torch.ones(2)), tracker=_NullTracker(),
+    trainer = trainer_class(prior=BoxUniform(-torch.ones(2), torch.ones(2)), tracker=NullTracker(),
                             show_progress_bars=False)
     # sbi asks for rows of `num_atoms` logits per x, joint first; NRE-C asks for
     # K + 1 (marginal set, its first dropped) and then K (joint set).

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch.distributions import Distribution
 
 
-__all__ = ["FLOW_METHODS", "train_flow", "build_flow", "flow_posterior", "sample_flow_posterior"]
+__all__ = ["FLOW_METHODS", "NullTracker", "train_flow", "build_flow", "flow_posterior", "sample_flow_posterior"]
 
 FLOW_METHODS = ("npe", "nle")
 _TRAINERS = {"npe": (NPE, posterior_nn), "nle": (NLE, likelihood_nn)}
@@ -57,7 +57,7 @@ def train_flow(
         prior=prior,
         density_estimator=_builder(hyperparameters),
         show_progress_bars=True,
-        tracker=_NoTracker(),
+        tracker=NullTracker(),
     )
     trainer.append_simulations(theta, x.reshape(len(x), -1))
     network = trainer.train(
@@ -77,7 +77,7 @@ def train_flow(
     return network.eval(), hyperparameters, history
 
 
-class _NoTracker:
+class NullTracker:
     """sbi's tracker protocol, doing nothing: sbi would otherwise write TensorBoard logs
     into ./sbi-logs of whatever folder it runs in; we keep the loss history ourselves."""
 
