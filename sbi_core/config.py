@@ -99,18 +99,32 @@ def check_analysis(analysis: dict, where: str) -> Task:
             )
     if task.simulator is not None:
         x_shape = simulator_output_shape(task, analysis["seed"], f"{where}.simulator")
-    diagnostics = analysis["diagnostics"]
-    if isinstance(simulations["test"], int) and diagnostics["sbc_num_simulations"] > simulations["test"]:
-        raise ConfigError(
-            f"{where}.diagnostics.sbc_num_simulations: {diagnostics['sbc_num_simulations']} exceeds "
-            f"the {simulations['test']} test simulations (simulations.test)"
-        )
+    _check_diagnostics(analysis, task, where)
     for i, observation in enumerate(analysis["observations"]):
         _check_observation(observation, task, x_shape, f"{where}.observations[{i}]")
     names = [o["name"] for o in analysis["observations"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}.observations: names must be unique, got {names}")
     return task
+
+
+def _check_diagnostics(analysis: dict, task: Task, where: str) -> None:
+    diagnostics, test = analysis["diagnostics"], analysis["simulations"]["test"]
+    num_test = test if isinstance(test, int) else npz_array_shapes(test)["theta"][0]
+    if diagnostics["num_simulations"] > num_test:
+        raise ConfigError(
+            f"{where}.diagnostics.num_simulations: {diagnostics['num_simulations']} exceeds "
+            f"the {num_test} test simulations (simulations.test)"
+        )
+    references = diagnostics["tarp"]["references"]
+    if references not in ("uniform", "prior"):
+        expected = (diagnostics["num_simulations"], task.dim_theta)
+        shape = _read(references, f"{where}.diagnostics.tarp.references").shape
+        if shape != expected:
+            raise ConfigError(
+                f"{where}.diagnostics.tarp.references: {references} has shape {list(shape)}, "
+                f"expected [num_simulations, d] = {list(expected)}"
+            )
 
 
 def simulator_output_shape(task: Task, seed: int, where: str) -> tuple[int, ...]:

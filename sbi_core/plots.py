@@ -1,4 +1,4 @@
-"""Figures for the report: pair plots of posterior samples, SBC rank histograms, loss curves.
+"""Figures for the report: pair plots, SBC rank histograms, coverage curves, predictive checks, loss curves.
 
 Every function writes one PNG and closes its figure, so long workflows do not
 accumulate open figures.
@@ -24,7 +24,7 @@ from scipy import stats  # noqa: E402
 
 from sbi_core.diagnostics.sbc import sbc_rank_histogram  # noqa: E402
 
-__all__ = ["plot_pair", "plot_sbc_ranks", "plot_loss"]
+__all__ = ["plot_pair", "plot_sbc_ranks", "plot_loss", "plot_calibration_curve", "plot_posterior_predictive"]
 
 MAX_PAIR_PARAMETERS = 8
 # Scatter panels get unreadable (and slow) beyond a few thousand points.
@@ -262,6 +262,98 @@ def plot_loss(
         ax.set_title(title or "Loss")
         ax.grid(alpha=0.3)
         ax.legend(frameon=False)
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_calibration_curve(
+    levels: Sequence[float],
+    coverage: Sequence[float],
+    band_low: Sequence[float],
+    band_high: Sequence[float],
+    path: str | os.PathLike[str],
+    xlabel: str,
+    ylabel: str,
+    band_label: str,
+    title: str = "",
+) -> None:
+    """Saves a coverage curve against the diagonal, with the band a calibrated posterior stays in.
+
+    Serves expected HPD coverage and TARP's expected coverage probability: below
+    the diagonal, truths fall outside the stated regions too often (overconfident);
+    above it, too rarely (conservative).
+
+    Arguments:
+        levels: Credibility levels (x axis).
+        coverage: The empirical coverage at each level.
+        band_low: Lower edge of the band at each level.
+        band_high: Upper edge of the band at each level.
+        path: Where to write the PNG.
+        xlabel: The x-axis label.
+        ylabel: The y-axis label.
+        band_label: The legend entry of the band, e.g. its confidence.
+        title: The figure title.
+
+    Example:
+        >>> levels = np.linspace(0.05, 0.95, 19)
+        >>> plot_calibration_curve(levels, levels, levels - 0.05, levels + 0.05, "coverage.png", "level", "coverage", "95%")
+    """
+    fig, ax = plt.subplots(figsize=(5.0, 4.6))
+    try:
+        ax.fill_between(levels, band_low, band_high, color="0.75", alpha=0.6, lw=0, label=band_label)
+        ax.plot([0, 1], [0, 1], color="0.3", lw=1, ls="--", label="calibrated")
+        ax.plot(levels, coverage, color=_ESTIMATE_COLOR, lw=2, marker="o", ms=3, label="estimate")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.text(0.97, 0.04, "overconfident", ha="right", va="bottom", color="0.4", fontsize=8, transform=ax.transAxes)
+        ax.text(0.03, 0.96, "conservative", ha="left", va="top", color="0.4", fontsize=8, transform=ax.transAxes)
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.9), fontsize=8, frameon=False)
+        ax.set_title(title, fontsize=9)
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_posterior_predictive(check: dict, path: str | os.PathLike[str], title: str = "") -> None:
+    """Saves a posterior predictive check: the distance distribution and the per-feature comparison.
+
+    Left: standardised distances of the predictive simulations from their mean,
+    with the observation's distance and its predictive p-value. Right: per
+    feature, the predictive median and 5-95% interval with the observation.
+
+    Arguments:
+        check: The result of :func:`sbi_core.diagnostics.posterior_predictive_check`.
+        path: Where to write the PNG.
+        title: The figure title.
+
+    Example:
+        >>> from sbi_core.diagnostics import posterior_predictive_check
+        >>> rng = np.random.default_rng(0)
+        >>> plot_posterior_predictive(posterior_predictive_check(np.zeros(3), rng.normal(size=(200, 3))), "ppc.png")
+    """
+    low, median, high = (np.asarray(q) for q in check["predictive_quantiles"])
+    observed = np.asarray(check["x_observed"])
+    features = np.arange(observed.size)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.0, 3.8), gridspec_kw={"width_ratios": [1, 1.6]})
+    try:
+        left.hist(check["distances_predictive"], bins=30, color=_ESTIMATE_COLOR, alpha=0.7, label="predictive draws")
+        left.axvline(check["distance_observed"], color=_TRUTH_COLOR, lw=2,
+                     label=f"observation (p = {check['distance_pvalue']:.3f})")
+        left.set_xlabel("standardised distance from the predictive mean")
+        left.set_ylabel("count")
+        left.legend(fontsize=8, frameon=False)
+        right.fill_between(features, low, high, color=_ESTIMATE_COLOR, alpha=0.3, lw=0, step="mid",
+                           label="predictive 5-95%")
+        right.plot(features, median, color=_ESTIMATE_COLOR, lw=1, drawstyle="steps-mid", label="predictive median")
+        right.plot(features, observed, "o", color=_TRUTH_COLOR, ms=3, label="observation")
+        right.set_xlabel("feature")
+        right.set_ylabel("x")
+        right.xaxis.set_major_locator(MaxNLocator(integer=True))
+        right.legend(fontsize=8, frameon=False)
+        fig.suptitle(f"{title}\nposterior predictive check, {check['num_simulations']} simulations", fontsize=10)
         _save(fig, path)
     finally:
         plt.close(fig)

@@ -37,8 +37,8 @@ def tiny_analysis() -> dict:
         "methods": ["npe"],
         "observations": [{"name": "o1", "theta": [0.1] * 10}],
         "training": dict(TINY_TRAINING),
-        "sampling": {"num_samples": 50, "mcmc": {"num_chains": 4, "warmup_steps": 10}},
-        "diagnostics": {"sbc_num_simulations": 20, "sbc_num_samples": 20, "c2st_num_samples": 50},
+        "sampling": {"num_samples": 50, "num_chains": 4, "warmup_steps": 10},
+        "diagnostics": {"num_simulations": 20, "num_samples": 20, "c2st_num_samples": 50},
     }
 
 

@@ -15,7 +15,8 @@ def test_valid_config_gets_defaults(tiny_analysis):
     analysis = validated(tiny_analysis)
     assert analysis["training"]["flow"] == "zuko_maf"
     assert analysis["simulations"]["max_invalid_fraction"] == 0.1
-    assert analysis["sampling"]["mcmc"]["thin"] == 1
+    assert analysis["sampling"]["thin"] == 10
+    assert analysis["diagnostics"]["tarp"]["references"] == "uniform"
 
 
 def _broken(analysis: dict, path: str, value) -> dict:
@@ -61,8 +62,8 @@ def test_observation_theta_of_wrong_length(tiny_analysis):
 
 
 def test_sbc_budget_larger_than_test_split(tiny_analysis):
-    with pytest.raises(ConfigError, match=r"diagnostics\.sbc_num_simulations: 50 exceeds the 20 test"):
-        validated(_broken(tiny_analysis, "diagnostics.sbc_num_simulations", 50))
+    with pytest.raises(ConfigError, match=r"diagnostics\.num_simulations: 50 exceeds the 20 test"):
+        validated(_broken(tiny_analysis, "diagnostics.num_simulations", 50))
 
 
 def _custom(simulator: str | None, prior: dict | None) -> dict:
@@ -72,7 +73,7 @@ def _custom(simulator: str | None, prior: dict | None) -> dict:
         "simulations": {"train": 100, "test": 10},
         "methods": ["npe"],
         "observations": [{"name": "o1", "theta": [0.0, 0.0]}],
-        "diagnostics": {"sbc_num_simulations": 10},
+        "diagnostics": {"num_simulations": 10},
     }
     if simulator is not None:
         analysis["simulator"] = simulator

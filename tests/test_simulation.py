@@ -45,7 +45,7 @@ def _custom(simulator, max_invalid=0.1):
             "simulations": {"train": 2000, "test": 10, "max_invalid_fraction": max_invalid},
             "methods": ["npe"],
             "observations": [{"name": "o", "theta": [0.0, 0.0]}],
-            "diagnostics": {"sbc_num_simulations": 10},
+            "diagnostics": {"num_simulations": 10},
         }
     )
 

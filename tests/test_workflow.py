@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 
+from sbi_core.diagnostics import VERDICTS
 from sbi_core.estimators import load_estimator
 from tests.conftest import REPO, TINY_TRAINING
 
@@ -33,8 +34,8 @@ def simulate(theta):
 
 SMALL = {
     "training": TINY_TRAINING,
-    "sampling": {"num_samples": 100, "mcmc": {"num_chains": 4, "warmup_steps": 20}},
-    "diagnostics": {"sbc_num_simulations": 20, "sbc_num_samples": 20, "c2st_num_samples": 100},
+    "sampling": {"num_samples": 100, "num_chains": 4, "warmup_steps": 20},
+    "diagnostics": {"num_simulations": 20, "num_samples": 20, "c2st_num_samples": 100, "ppc_num_simulations": 30},
 }
 
 
@@ -58,7 +59,6 @@ def _tiny_config(folder: Path) -> dict:
                 "methods": ["npe", "nle", "nre"],
                 "observations": [{"name": "o1", "theta": [0.1] * 10}],
                 **SMALL,
-                "sampling": {**SMALL["sampling"], "ratio": {"sampler": "mcmc", "num_chains": 4, "warmup_steps": 20}},
             },
             "user_sim": {
                 "task": "custom",
@@ -130,16 +130,34 @@ def test_every_artifact_exists_loads_and_is_sane(tiny_run):
                 assert json.loads(idata.posterior.attrs["provenance"])["config_hash"]
                 _assert_png(root / "diagnostics" / method / f"pair_{name}.png")
             calibration = json.loads((root / "diagnostics" / method / "calibration.json").read_text())
-            assert calibration["sbc"]["num_simulations"] == num_sbc
-            assert all(0 <= p <= 1 for p in calibration["sbc"]["ks_pvalues"])
-            ranks = np.load(root / "diagnostics" / method / "sbc_ranks.npz")["ranks"]
+            assert calibration["num_simulations"] == calibration["sbc"]["parameters"]["num_simulations"] == num_sbc
+            assert all(0 <= p <= 1 for p in calibration["sbc"]["parameters"]["ks_pvalues"])
+            assert len(calibration["sbc"]["log_density"]["ks_pvalues"]) == 1
+            assert calibration["verdicts"]["coverage"] in VERDICTS and calibration["verdicts"]["tarp"] in VERDICTS
+            assert len(calibration["coverage"]["coverage"]) == 19 and calibration["tarp"]["num_simulations"] == num_sbc
+            assert {"sampling", "log_density", "sbc", "coverage", "tarp", "c2st"} <= set(calibration["seconds"])
+            saved = np.load(root / "diagnostics" / method / "sbc_ranks.npz")
+            ranks = saved["ranks"]
             assert ranks.shape == (num_sbc, d) and ranks.min() >= 0 and ranks.max() <= 20
-            _assert_png(root / "diagnostics" / method / "sbc_ranks.png")
+            assert saved["log_density_ranks"].shape == (num_sbc,)
+            for plot in ("sbc_ranks", "coverage", "tarp"):
+                _assert_png(root / "diagnostics" / method / f"{plot}.png")
+            for name in observations if analysis != "user_files" else []:  # needs a simulator
+                check = json.loads((root / "diagnostics" / method / f"ppc_{name}.json").read_text())
+                assert check["num_simulations"] + check["num_invalid"] == 30 and 0 < check["distance_pvalue"] <= 1
+                assert len(check["feature_pvalues"]) == len(check["x_observed"]) and check["observation"] == name
+                _assert_png(root / "diagnostics" / method / f"ppc_{name}.png")
             _assert_png(root / "estimators" / f"{method}_loss.png")
         summary = json.loads((root / "summary.json").read_text())
         assert sorted(summary["methods"]) == sorted(methods)
+        for method, numbers in summary["methods"].items():
+            assert numbers["coverage"]["verdict"] in VERDICTS and numbers["tarp"]["verdict"] in VERDICTS
+            assert numbers["diagnostics_seconds"]["total"] > 0
+            assert (analysis == "user_files") == (numbers["ppc"] == {}), method
+        assert not (root / "diagnostics" / "npe" / "ppc_data.json").exists() or analysis != "user_files"
         html = (root / "report.html").read_text()
         assert "data:image/png;base64" in html and all(m.upper() in html for m in methods)
+        assert "Calibration verdicts" in html and "Time per method" in html
     assert not list(results.rglob("*.tmp*")), "temporary files left behind"
     assert not list(results.rglob("shard_*.npz")), "shards are temporary"
 
@@ -191,7 +209,8 @@ def test_dry_run_shows_the_whole_default_dag(tmp_path):
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
-    for rule in ("simulate", "merge_simulations", "observe", "train", "sample", "diagnose", "plot_posterior", "report", "all"):
+    for rule in ("simulate", "merge_simulations", "observe", "train", "sample", "diagnose", "plot_posterior",
+                 "posterior_predictive", "report", "all"):
         assert f"\n{rule} " in result.stdout, rule
 
 

@@ -3,11 +3,15 @@
 from sbi_core.estimators.methods import (
     METHODS,
     RATIO_LOSSES,
-    build_sampler,
+    PosteriorEstimate,
+    build_posterior,
     load_estimator,
     require_device,
     save_estimator,
     train_estimator,
 )
 
-__all__ = ["METHODS", "RATIO_LOSSES", "build_sampler", "load_estimator", "require_device", "save_estimator", "train_estimator"]
+__all__ = [
+    "METHODS", "RATIO_LOSSES", "PosteriorEstimate", "build_posterior",
+    "load_estimator", "require_device", "save_estimator", "train_estimator",
+]

@@ -1,4 +1,4 @@
-"""NPE and NLE behind one small interface: train, save, rebuild, and wrap as a posterior.
+"""NPE and NLE through sbi: train, rebuild from hyperparameters, and expose for sampling.
 
 sbi 0.27 builds the zuko flows and runs the training loop; we keep what sbi
 does not: an architecture described by JSON hyperparameters, so that a saved
@@ -16,14 +16,16 @@ from __future__ import annotations
 import math
 
 import torch
-from sbi.inference import NLE, NPE, DirectPosterior, MCMCPosterior
-from sbi.inference.potentials import likelihood_estimator_based_potential
+from sbi.inference import NLE, NPE, DirectPosterior
 from sbi.neural_nets import likelihood_nn, posterior_nn
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
 
-__all__ = ["FLOW_METHODS", "NullTracker", "train_flow", "build_flow", "flow_posterior", "sample_flow_posterior"]
+__all__ = [
+    "FLOW_METHODS", "NullTracker", "FlowLikelihood", "train_flow", "build_flow",
+    "npe_posterior", "sample_npe_posterior", "npe_log_density",
+]
 
 FLOW_METHODS = ("npe", "nle")
 _TRAINERS = {"npe": (NPE, posterior_nn), "nle": (NLE, likelihood_nn)}
@@ -128,42 +130,57 @@ def build_flow(hyperparameters: dict) -> nn.Module:
     return _builder(hyperparameters)(theta, x)
 
 
-def flow_posterior(
-    network: nn.Module, hyperparameters: dict, prior: Distribution, mcmc: dict
-) -> DirectPosterior | MCMCPosterior:
-    """Wraps a network as an sbi posterior: direct sampling (NPE) or slice-sampling MCMC (NLE).
-
-    Arguments:
-        network: A trained NPE or NLE network.
-        hyperparameters: Its hyperparameters (``method`` decides the wrapper).
-        prior: The prior (support for NPE's rejection of leaked mass; prior term for NLE).
-        mcmc: The config's ``sampling.mcmc`` block (num_chains, warmup_steps, thin).
-    """
-    if _method(hyperparameters["method"]) == "npe":
-        return DirectPosterior(posterior_estimator=network, prior=prior)
-    potential, transform = likelihood_estimator_based_potential(network, prior, x_o=None)
-    return MCMCPosterior(
-        potential,
-        proposal=prior,
-        theta_transform=transform,
-        method="slice_np_vectorized",
-        num_chains=mcmc["num_chains"],
-        warmup_steps=mcmc["warmup_steps"],
-        thin=mcmc["thin"],
-    )
+def npe_posterior(network: nn.Module, prior: Distribution) -> DirectPosterior:
+    """Wraps a trained NPE flow as sbi's posterior, which rejects mass leaking outside the prior's support."""
+    return DirectPosterior(posterior_estimator=network, prior=prior)
 
 
-def sample_flow_posterior(posterior: DirectPosterior | MCMCPosterior, x: Tensor, num_samples: int) -> Tensor:
-    """Samples [M, num_samples, d] given M observations at once (x is [M, ...], flattened here).
+def sample_npe_posterior(posterior: DirectPosterior, x: Tensor, num_samples: int) -> Tensor:
+    """Samples ``[M, num_samples, d]`` given ``M`` observations ``[M, ...]`` at once (x flattened here)."""
+    x = x.reshape(len(x), -1)
+    samples = posterior.sample_batched((num_samples,), x=x, show_progress_bars=len(x) > 1)
+    return samples.transpose(0, 1)
 
-    One observation is sampled with the posterior's own settings (NLE: `num_chains`
-    chains). For a batch, MCMC gives each observation one chain: the batch already
-    supplies M chains to the vectorized slice sampler, and `num_chains` per
-    observation would multiply the cost for no gain in the rank statistics.
+
+@torch.no_grad()
+def npe_log_density(network: nn.Module, theta: Tensor, x: Tensor) -> Tensor:
+    """The NPE flow's log-density ``log q(theta_ms | x_m)``: theta ``[M, S, d]``, x ``[M, ...]`` -> ``[M, S]``.
+
+    Not renormalised for mass outside the prior's support (a constant per
+    observation, irrelevant to ranks and HPD regions).
     """
     x = x.reshape(len(x), -1)
-    if len(x) == 1:
-        return posterior.sample((num_samples,), x=x, show_progress_bars=True)[None]
-    options = {"num_chains": 1} if isinstance(posterior, MCMCPosterior) else {}
-    samples = posterior.sample_batched((num_samples,), x=x, show_progress_bars=True, **options)
-    return samples.transpose(0, 1)
+    return network.log_prob(theta.transpose(0, 1), condition=x).transpose(0, 1)
+
+
+class FlowLikelihood(nn.Module):
+    r"""An NLE flow seen as a ratio estimator: ``f(theta, x) = log q(x | theta)``.
+
+    The likelihood is a ratio up to ``log p(x)``, a constant per observation, so
+    our batched samplers (:mod:`sbi_core.sampling`), which need only
+    ``all_pairs`` and ``per_observation``, sample its posterior
+    :math:`p(\theta)\, q(x | \theta)` for many observations at once.
+
+    Arguments:
+        network: A trained NLE network (sbi's conditional density estimator of x given theta).
+        dim_theta: The number of parameters.
+        x_shape: The shape of one observation.
+    """
+
+    def __init__(self, network: nn.Module, dim_theta: int, x_shape: tuple[int, ...]):
+        super().__init__()
+        self.network = network.eval()
+        self.dim_theta = int(dim_theta)
+        self.x_shape = tuple(int(n) for n in x_shape)
+
+    def all_pairs(self, theta: Tensor, x: Tensor) -> Tensor:
+        """Returns ``log q(x_j | theta_i)`` for every pair: theta ``[N, d]``, x ``[M, ...]`` -> ``[N, M]``."""
+        x = x.reshape(len(x), 1, -1).expand(-1, len(theta), -1)
+        return self.network.log_prob(x, condition=theta).T
+
+    def per_observation(self, theta: Tensor, x: Tensor) -> Tensor:
+        """Returns ``log q(x_m | theta_mc)``: theta ``[M, C, d]``, x ``[M, ...]`` -> ``[M, C]``."""
+        num_observations, num_per_observation, dim = theta.shape
+        x = x.reshape(num_observations, 1, -1).expand(-1, num_per_observation, -1).reshape(1, -1, x[0].numel())
+        log_prob = self.network.log_prob(x, condition=theta.reshape(-1, dim))
+        return log_prob.reshape(num_observations, num_per_observation)

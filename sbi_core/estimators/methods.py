@@ -9,6 +9,7 @@ core. A saved estimator is its state dict plus JSON hyperparameters whose
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -18,9 +19,11 @@ from torch.distributions import Distribution
 from sbi_core.errors import ArtifactError, ConfigError
 from sbi_core.estimators.flows import (
     FLOW_METHODS,
+    FlowLikelihood,
     build_flow,
-    flow_posterior,
-    sample_flow_posterior,
+    npe_log_density,
+    npe_posterior,
+    sample_npe_posterior,
     train_flow,
 )
 from sbi_core.io import load_state, save_state
@@ -33,7 +36,8 @@ __all__ = [
     "train_estimator",
     "save_estimator",
     "load_estimator",
-    "build_sampler",
+    "PosteriorEstimate",
+    "build_posterior",
     "require_device",
 ]
 
@@ -46,6 +50,7 @@ _RATIO_SETTINGS = (
 )
 
 Sampler = Callable[[Tensor, int], Tensor]
+LogDensity = Callable[[Tensor, Tensor], Tensor]
 
 
 def train_estimator(
@@ -101,30 +106,67 @@ def load_estimator(path: str | Path) -> tuple[nn.Module, dict]:
     return network.eval(), hyperparameters
 
 
-def build_sampler(
-    network: nn.Module, hyperparameters: dict, prior: Distribution, sampling: dict, device: str = "cpu"
-) -> Sampler:
-    """Returns ``sample(x [M, ...], num_samples) -> [M, num_samples, d]`` for any method.
+@dataclass(frozen=True)
+class PosteriorEstimate:
+    """What every consumer needs of a trained estimator, batched over observations.
 
-    NPE samples its flow directly, NLE by sbi's slice sampler (``sampling.mcmc``),
-    the ratio methods by our batched SIR or MCMC (``sampling.ratio``) on `device`.
+    Attributes:
+        sample: ``sample(x [M, ...], S) -> [M, S, d]``, posterior samples per observation.
+        log_density: ``log_density(theta [M, S, d], x [M, ...]) -> [M, S]``, the
+            posterior log-density up to a constant per observation (exact for NPE;
+            likelihood or ratio plus log-prior for the others), for density ranks
+            and HPD regions.
     """
-    if hyperparameters["method"] in FLOW_METHODS:
-        posterior = flow_posterior(network, hyperparameters, prior, sampling["mcmc"])
-        return lambda x, num_samples: sample_flow_posterior(posterior, x, num_samples)
-    posterior = RatioPosterior(network.to(device), prior)
-    settings = sampling["ratio"]
-    if settings["sampler"] == "mcmc":
-        options = {key: settings[key] for key in ("num_chains", "warmup_steps", "thin")}
+
+    sample: Sampler
+    log_density: LogDensity
+
+
+def build_posterior(
+    network: nn.Module, hyperparameters: dict, prior: Distribution, sampling: dict, device: str = "cpu"
+) -> PosteriorEstimate:
+    """Returns the posterior of any method, sampled and evaluated for many observations at once.
+
+    NPE samples its flow directly. NLE (its flow seen as a ratio, :class:`FlowLikelihood`)
+    and the ratio methods are sampled by our batched SIR or MCMC, as set by the
+    config's ``sampling`` block (``sampler``, ``num_proposals``, ``num_chains``,
+    ``warmup_steps``, ``thin``), on `device`.
+    """
+    method = hyperparameters["method"]
+    if method == "npe":
+        posterior = npe_posterior(network, prior)
+        return PosteriorEstimate(
+            sample=lambda x, num_samples: sample_npe_posterior(posterior, x, num_samples),
+            log_density=_chunked(lambda theta, x: npe_log_density(network, theta, x)),
+        )
+    if method == "nle":
+        network = FlowLikelihood(network, hyperparameters["dim_theta"], tuple(hyperparameters["x_shape"]))
+    ratio_posterior = RatioPosterior(network.to(device), prior)
+    if sampling["sampler"] == "mcmc":
+        options = {key: sampling[key] for key in ("num_chains", "warmup_steps", "thin")}
     else:
-        options = {"num_proposals": settings["num_proposals"]} if "num_proposals" in settings else {}
+        options = {"num_proposals": sampling["num_proposals"]} if "num_proposals" in sampling else {}
 
     def sample(x: Tensor, num_samples: int) -> Tensor:
         seed = int(torch.randint(0, 2**31 - 1, ()).item())  # from the caller's seeded stream
-        samples = posterior.sample(x.to(device), num_samples, method=settings["sampler"], seed=seed, **options)
+        samples = ratio_posterior.sample(x.to(device), num_samples, method=sampling["sampler"], seed=seed, **options)
         return samples.cpu()
 
-    return sample
+    def log_density(theta: Tensor, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return ratio_posterior.log_prob_unnormalized(theta.to(device), x.to(device)).cpu()
+
+    return PosteriorEstimate(sample=sample, log_density=_chunked(log_density))
+
+
+def _chunked(log_density: LogDensity, max_pairs: int = 2**17) -> LogDensity:
+    """Evaluates a log-density in chunks of observations, bounding memory at 1000 x 1000 pairs."""
+
+    def evaluate(theta: Tensor, x: Tensor) -> Tensor:
+        chunk = max(1, max_pairs // max(1, theta.shape[1]))
+        return torch.cat([log_density(t, v) for t, v in zip(theta.split(chunk), x.split(chunk), strict=True)])
+
+    return evaluate
 
 
 def require_device(device: str, where: str) -> str:

@@ -1,24 +1,48 @@
-"""Step `diagnose`: SBC on held-out simulations and C2ST against reference posteriors, per method."""
+"""Step `diagnose`: calibration of one method on held-out simulations, and C2ST against references.
+
+One batched sampling pass draws ``S`` posterior samples for each of ``N`` test
+simulations; SBC (per parameter and of the log-density), expected HPD coverage
+and TARP all read those samples, each timed separately.
+"""
 
 from __future__ import annotations
 
 import math
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import arviz as az
 import numpy as np
 import torch
 
-from sbi_core.diagnostics import c2st, sbc_ranks, sbc_uniformity
-from sbi_core.io import atomic_path, load_simulations, provenance, write_json
-from sbi_core.pipeline.common import load_sampler
+from sbi_core.diagnostics import (
+    c2st,
+    coverage_verdict,
+    hpd_credibility,
+    sbc_ranks,
+    sbc_uniformity,
+    tarp,
+    tarp_uniform_references,
+)
+from sbi_core.io import atomic_path, load_simulations, provenance, read_array, write_json
+from sbi_core.pipeline.common import load_posterior, read_posterior_samples
 from sbi_core.pipeline.observe import load_observation
-from sbi_core.plots import plot_pair, plot_sbc_ranks
+from sbi_core.plots import plot_calibration_curve, plot_sbc_ranks
 from sbi_core.seeding import derive_seed, seed_everything
-from sbi_core.tasks import build_task
+from sbi_core.tasks import Task
 
-__all__ = ["diagnose", "plot_posterior", "read_posterior_samples"]
+__all__ = ["diagnose"]
+
+LOG_DENSITY = "log density"
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    seconds[name] = time.perf_counter() - start
 
 
 def diagnose(
@@ -32,73 +56,131 @@ def diagnose(
     calibration: str,
     ranks: str,
     rank_plot: str,
+    coverage_plot: str,
+    tarp_plot: str,
 ) -> None:
-    """Writes calibration.json, the SBC ranks and their histogram.
+    """Writes calibration.json (SBC, coverage, TARP, C2ST, verdicts, seconds), the ranks and three plots.
 
     `observations` and `posteriors` are parallel lists, one entry per observation.
     """
     settings = analysis["diagnostics"]
-    task, sampler = load_sampler(analysis, name, estimator)
-
-    start = time.perf_counter()
+    num_simulations, num_samples = settings["num_simulations"], settings["num_samples"]
+    task, posterior = load_posterior(analysis, name, estimator)
+    seconds: dict[str, float] = {}
     theta, x = load_simulations(test_simulations)
-    theta, x = theta[: settings["sbc_num_simulations"]], x[: settings["sbc_num_simulations"]]
-    seed_everything(derive_seed(analysis["seed"], "diagnose", method))
-    samples = sampler(torch.as_tensor(x), settings["sbc_num_samples"])
-    rank_matrix = sbc_ranks(theta, samples.numpy())
-    sbc = {
-        "num_simulations": len(theta),
-        "num_samples": settings["sbc_num_samples"],
-        **sbc_uniformity(rank_matrix, settings["sbc_num_samples"]),
-        "seconds": time.perf_counter() - start,
-    }
-    with atomic_path(ranks) as tmp, open(tmp, "wb") as f:
-        np.savez(f, ranks=rank_matrix, num_samples=settings["sbc_num_samples"])
-    plot_sbc_ranks(rank_matrix, settings["sbc_num_samples"], task.parameter_names, rank_plot)
+    if len(theta) < num_simulations:  # invalid simulations were dropped from the test split
+        print(
+            f"{test_simulations}: {len(theta)} valid test simulations, fewer than diagnostics.num_simulations "
+            f"= {num_simulations}; calibrating on {len(theta)}",
+            file=sys.stderr,
+        )
+        num_simulations = len(theta)
+    theta, x = torch.as_tensor(theta[:num_simulations]), torch.as_tensor(x[:num_simulations])
 
-    c2st_results = {}
-    for observation_file, posterior_file in zip(observations, posteriors, strict=True):
-        observation_name = Path(posterior_file).stem
-        observation = load_observation(observation_file)
-        estimate = read_posterior_samples(posterior_file, task.parameter_names)
-        reference = observation.get("reference_samples")
-        if reference is not None:
-            num = min(len(reference), len(estimate), settings["c2st_num_samples"])
-            accuracy = c2st(estimate[:num], reference[:num], seed=derive_seed(analysis["seed"], "c2st", method))
-            c2st_results[observation_name] = {
-                "accuracy": accuracy,
-                "stderr": math.sqrt(accuracy * (1 - accuracy) / (2 * num)),
-                "num_samples": num,
-            }
+    seed_everything(derive_seed(analysis["seed"], "diagnose", method))
+    with _timed(seconds, "sampling"):
+        samples = posterior.sample(x, num_samples)
+    with _timed(seconds, "log_density"):
+        log_density_samples = posterior.log_density(samples, x).numpy()
+        log_density_true = posterior.log_density(theta[:, None, :], x)[:, 0].numpy()
+    theta, samples = theta.numpy(), samples.numpy()
+
+    with _timed(seconds, "sbc"):
+        parameter_ranks = sbc_ranks(theta, samples)
+        density_ranks = sbc_ranks(log_density_true[:, None], log_density_samples[..., None])
+        sbc = {
+            "parameters": sbc_uniformity(parameter_ranks, num_samples),
+            "log_density": sbc_uniformity(density_ranks, num_samples),
+        }
+    with _timed(seconds, "coverage"):
+        credibility = hpd_credibility(log_density_true, log_density_samples)
+        coverage = coverage_verdict(credibility, settings["coverage_num_levels"], settings["confidence"])
+    with _timed(seconds, "tarp"):
+        references = _tarp_references(settings["tarp"]["references"], theta, task, analysis["seed"])
+        tarp_result = tarp(
+            theta,
+            samples,
+            references,
+            num_bins=settings["tarp"].get("num_bins"),
+            num_bootstrap=settings["tarp"]["num_bootstrap"],
+            confidence=settings["confidence"],
+            seed=derive_seed(analysis["seed"], "tarp", method),
+        )
+        tarp_result["references"] = settings["tarp"]["references"]
+    with _timed(seconds, "c2st"):
+        c2st_results = _c2st_per_observation(analysis, method, task, observations, posteriors)
+
+    with atomic_path(ranks) as tmp, open(tmp, "wb") as f:
+        np.savez(
+            f,
+            ranks=parameter_ranks,
+            log_density_ranks=density_ranks[:, 0],
+            hpd_credibility=credibility,
+            num_samples=num_samples,
+        )
+    title = f"{name}: {method.upper()}, {num_simulations} test simulations x {num_samples} samples"
+    plot_sbc_ranks(
+        np.concatenate([parameter_ranks, density_ranks], axis=1),
+        num_samples,
+        [*task.parameter_names, LOG_DENSITY],
+        rank_plot,
+    )
+    plot_calibration_curve(
+        coverage["levels"], coverage["coverage"], coverage["band_low"], coverage["band_high"], coverage_plot,
+        xlabel="credibility level of the HPD region", ylabel="expected coverage",
+        band_label=f"{coverage['confidence']:.0%} binomial band (all levels jointly)",
+        title=f"{title}\nexpected HPD coverage: {coverage['verdict']}",
+    )
+    plot_calibration_curve(
+        tarp_result["alpha"], tarp_result["ecp"], tarp_result["band_low"], tarp_result["band_high"], tarp_plot,
+        xlabel="credibility level", ylabel="expected coverage probability (TARP)",
+        band_label=f"{tarp_result['confidence']:.0%} bootstrap band",
+        title=f"{title}\nTARP: ATC {tarp_result['atc']:+.3f} ± {tarp_result['atc_stderr']:.3f}, "
+        f"KS p {tarp_result['ks_pvalue']:.2g}: {tarp_result['verdict']}",
+    )
     write_json(
         calibration,
         {
             "analysis": name,
             "method": method,
+            "num_simulations": num_simulations,
+            "num_samples": num_samples,
             "sbc": sbc,
+            "coverage": coverage,
+            "tarp": tarp_result,
             "c2st": c2st_results,
-            "seconds": time.perf_counter() - start,
+            "verdicts": {"coverage": coverage["verdict"], "tarp": tarp_result["verdict"]},
+            "seconds": {**seconds, "total": sum(seconds.values())},
             "provenance": provenance(analysis, analysis["seed"]),
         },
     )
 
 
-def read_posterior_samples(path: str, parameter_names: list[str] | tuple[str, ...]) -> np.ndarray:
-    """Reads posterior samples [n, d] (chains stacked) from an InferenceData netCDF file."""
-    posterior = az.from_netcdf(path).posterior
-    return np.stack([posterior[p].values.reshape(-1) for p in parameter_names], axis=-1)
+def _tarp_references(setting: str, theta: np.ndarray, task: Task, seed: int) -> np.ndarray:
+    """TARP's reference points by the config's ``diagnostics.tarp.references``."""
+    if setting == "uniform":
+        return tarp_uniform_references(theta, np.random.default_rng(derive_seed(seed, "tarp_references")))
+    if setting == "prior":
+        seed_everything(derive_seed(seed, "tarp_references"))
+        return task.prior.sample((len(theta),)).numpy()
+    return read_array(setting)
 
 
-def plot_posterior(analysis: dict, name: str, method: str, observation: str, posterior: str, output: str) -> None:
-    """Pair plot of one posterior, over its reference samples and true parameters where known."""
-    task = build_task(analysis, f"analyses.{name}")
-    data = load_observation(observation)
-    observation_name = Path(posterior).stem
-    plot_pair(
-        read_posterior_samples(posterior, task.parameter_names),
-        task.parameter_names,
-        output,
-        reference=data.get("reference_samples"),
-        truth=data.get("theta_true"),
-        title=f"{name}: {method.upper()}, {observation_name}",
-    )
+def _c2st_per_observation(
+    analysis: dict, method: str, task: Task, observations: list[str], posteriors: list[str]
+) -> dict[str, dict]:
+    """C2ST of each observation's posterior samples against its reference samples, where they exist."""
+    results = {}
+    for observation_file, posterior_file in zip(observations, posteriors, strict=True):
+        reference = load_observation(observation_file).get("reference_samples")
+        if reference is None:
+            continue
+        estimate = read_posterior_samples(posterior_file, task.parameter_names)
+        num = min(len(reference), len(estimate), analysis["diagnostics"]["c2st_num_samples"])
+        accuracy = c2st(estimate[:num], reference[:num], seed=derive_seed(analysis["seed"], "c2st", method))
+        results[Path(posterior_file).stem] = {
+            "accuracy": accuracy,
+            "stderr": math.sqrt(accuracy * (1 - accuracy) / (2 * num)),
+            "num_samples": num,
+        }
+    return results

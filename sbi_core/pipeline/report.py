@@ -17,37 +17,66 @@ def report(
     simulation_metadata: list[str],
     estimator_metadata: list[str],
     calibrations: list[str],
+    predictive_checks: list[str],
     plots: list[str],
     summary: str,
     html_report: str,
 ) -> None:
     """Collects the analysis's metadata and diagnostics into summary.json and report.html."""
-    numbers = summarize(analysis, name, simulation_metadata, estimator_metadata, calibrations)
+    numbers = summarize(analysis, name, simulation_metadata, estimator_metadata, calibrations, predictive_checks)
     write_json(summary, numbers)
     with atomic_path(html_report) as tmp:
         tmp.write_text(_render(numbers, plots))
 
 
 def summarize(
-    analysis: dict, name: str, simulation_metadata: list[str], estimator_metadata: list[str], calibrations: list[str]
+    analysis: dict,
+    name: str,
+    simulation_metadata: list[str],
+    estimator_metadata: list[str],
+    calibrations: list[str],
+    predictive_checks: list[str] = (),
 ) -> dict:
-    """The key numbers of an analysis: simulations, training, SBC and C2ST per method."""
+    """The key numbers of an analysis: simulations; per method training, calibration verdicts,
+    C2ST, predictive checks and the seconds each diagnostic took."""
     simulations = {}
     for path in simulation_metadata:
         meta = read_json(path)
         simulations[meta["split"]] = {
             k: meta[k] for k in ("source", "num_simulated", "num_invalid", "num_valid")
         }
+    checks: dict[str, dict] = {}
+    for path in predictive_checks:
+        check = read_json(path)
+        checks.setdefault(check["method"], {})[check["observation"]] = {
+            k: check[k] for k in ("distance_pvalue", "min_feature_pvalue", "num_simulations", "seconds")
+        }
     methods = {}
     for estimator_path, calibration_path in zip(estimator_metadata, calibrations, strict=True):
         trained, calibration = read_json(estimator_path), read_json(calibration_path)
+        sbc, coverage, tarp = calibration["sbc"], calibration["coverage"], calibration["tarp"]
+        method_checks = checks.get(trained["method"], {})
         methods[trained["method"]] = {
             "epochs_trained": trained["epochs_trained"],
             "best_validation_loss": trained["best_validation_loss"],
             "training_seconds": trained["training_seconds"],
-            "sbc": calibration["sbc"],
+            "num_simulations": calibration["num_simulations"],
+            "num_samples": calibration["num_samples"],
+            "sbc": {
+                "min_ks_pvalue": sbc["parameters"]["min_ks_pvalue"],
+                "min_chi2_pvalue": sbc["parameters"]["min_chi2_pvalue"],
+                "log_density_ks_pvalue": sbc["log_density"]["min_ks_pvalue"],
+                "log_density_chi2_pvalue": sbc["log_density"]["min_chi2_pvalue"],
+            },
+            "coverage": {k: coverage[k] for k in ("verdict", "max_deviation", "confidence")},
+            "tarp": {k: tarp[k] for k in ("verdict", "atc", "atc_stderr", "ks_pvalue")},
             "c2st": calibration["c2st"],
-            "diagnostics_seconds": calibration["seconds"],
+            "ppc": {obs: {k: v for k, v in c.items() if k != "seconds"} for obs, c in method_checks.items()},
+            "diagnostics_seconds": {
+                **{k: v for k, v in calibration["seconds"].items() if k != "total"},
+                "ppc": sum(c["seconds"] for c in method_checks.values()),
+                "total": calibration["seconds"]["total"] + sum(c["seconds"] for c in method_checks.values()),
+            },
         }
     return {
         "analysis": name,
@@ -59,21 +88,54 @@ def summarize(
     }
 
 
-def _render(numbers: dict, plots: list[str]) -> str:
+def _cells(*values: str) -> str:
+    return "".join(f"<td>{html.escape(v)}</td>" for v in values)
+
+
+def _verdict_rows(methods: dict) -> str:
     rows = []
-    for method, result in numbers["methods"].items():
-        c2st = "; ".join(
-            f"{obs}: {r['accuracy']:.3f} ± {r['stderr']:.3f}" for obs, r in result["c2st"].items()
-        ) or "no reference"
+    for method, r in methods.items():
+        c2st = "; ".join(f"{obs}: {c['accuracy']:.3f} ± {c['stderr']:.3f}" for obs, c in r["c2st"].items())
+        ppc = "; ".join(f"{obs}: {c['distance_pvalue']:.2f}" for obs, c in r["ppc"].items())
+        tarp = r["tarp"]
         rows.append(
-            f"<tr><td>{method.upper()}</td><td>{result['epochs_trained']}</td>"
-            f"<td>{result['best_validation_loss']:.3f}</td><td>{result['training_seconds']:.1f}</td>"
-            f"<td>{result['sbc']['min_ks_pvalue']:.3g}</td><td>{result['sbc']['min_chi2_pvalue']:.3g}</td>"
-            f"<td>{html.escape(c2st)}</td><td>{result['diagnostics_seconds']:.1f}</td></tr>"
+            f"<tr><th>{method.upper()}</th>"
+            + _cells(
+                f"{r['sbc']['min_ks_pvalue']:.3g} / {r['sbc']['min_chi2_pvalue']:.3g}",
+                f"{r['sbc']['log_density_ks_pvalue']:.3g}",
+                f"{r['coverage']['verdict']} (max dev. {r['coverage']['max_deviation']:.3f})",
+                f"{tarp['verdict']} (ATC {tarp['atc']:+.3f} ± {tarp['atc_stderr']:.3f}, KS p {tarp['ks_pvalue']:.3g})",
+                c2st or "no reference",
+                ppc or "not run",
+            )
+            + "</tr>"
         )
+    return "".join(rows)
+
+
+def _timing_rows(methods: dict) -> str:
+    steps = ("sampling", "log_density", "sbc", "coverage", "tarp", "c2st", "ppc", "total")
+    rows = [
+        f"<tr><th>{method.upper()}</th>"
+        + _cells(f"{r['training_seconds']:.1f}", *(f"{r['diagnostics_seconds'].get(s, 0.0):.2f}" for s in steps))
+        + "</tr>"
+        for method, r in methods.items()
+    ]
+    header = "".join(f"<th>{s.replace('_', ' ')}</th>" for s in steps)
+    return f"<tr><th>method</th><th>training</th>{header}</tr>{''.join(rows)}"
+
+
+def _render(numbers: dict, plots: list[str]) -> str:
+    methods = numbers["methods"]
+    budget = next(iter(methods.values()), {"num_simulations": 0, "num_samples": 0})
+    confidence = next(iter(methods.values()), {}).get("coverage", {}).get("confidence", 0.95)
+    training = "".join(
+        f"<tr><th>{m.upper()}</th>" + _cells(str(r["epochs_trained"]), f"{r['best_validation_loss']:.3f}") + "</tr>"
+        for m, r in methods.items()
+    )
     sims = "".join(
-        f"<tr><td>{split}</td><td>{html.escape(str(s['source']))}</td><td>{s['num_simulated']}</td>"
-        f"<td>{s['num_invalid']}</td><td>{s['num_valid']}</td></tr>"
+        "<tr>" + _cells(split, str(s["source"]), str(s["num_simulated"]), str(s["num_invalid"]), str(s["num_valid"]))
+        + "</tr>"
         for split, s in numbers["simulations"].items()
     )
     figures = "".join(
@@ -84,18 +146,25 @@ def _render(numbers: dict, plots: list[str]) -> str:
     prov = numbers["provenance"]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>sbi_core report: {html.escape(numbers['analysis'])}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;}}table{{border-collapse:collapse;margin:1em 0}}
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}}figure{{display:inline-block;margin:0.5em}}
 img{{max-width:520px}}figcaption{{font-size:0.9em;color:#444}}</style></head><body>
 <h1>Analysis <code>{html.escape(numbers['analysis'])}</code> (task {html.escape(numbers['task'])}, seed {numbers['seed']})</h1>
 <h2>Simulations</h2>
 <table><tr><th>split</th><th>source</th><th>simulated</th><th>invalid (dropped)</th><th>used</th></tr>{sims}</table>
-<h2>Estimators and calibration</h2>
-<p>SBC: smallest p-value over parameters of the KS and chi-square uniformity tests of the ranks
-(small values flag miscalibration). C2ST: classifier accuracy between posterior and reference samples
-(0.5 is indistinguishable), ± its binomial standard error.</p>
-<table><tr><th>method</th><th>epochs</th><th>best val. loss</th><th>training s</th><th>SBC min KS p</th>
-<th>SBC min χ² p</th><th>C2ST</th><th>diagnostics s</th></tr>{''.join(rows)}</table>
+<h2>Training</h2>
+<table><tr><th>method</th><th>epochs</th><th>best val. loss</th></tr>{training}</table>
+<h2>Calibration verdicts</h2>
+<p>On {budget['num_simulations']} held-out test simulations with {budget['num_samples']} posterior samples each.
+SBC: smallest p-value over parameters of the KS / chi-square uniformity tests of the ranks, and the KS p-value of
+the log-density ranks (small values flag miscalibration). Coverage: expected coverage of HPD regions against the
+{confidence:.0%} joint binomial band. TARP: area to curve (negative: too narrow) ± bootstrap standard error.
+C2ST: classifier accuracy between posterior and reference samples (0.5 is indistinguishable) ± binomial
+standard error. PPC: predictive p-value of the observation's distance from the posterior predictive mean.</p>
+<table><tr><th>method</th><th>SBC min KS p / χ² p</th><th>SBC log-density KS p</th><th>HPD coverage</th>
+<th>TARP</th><th>C2ST</th><th>PPC p</th></tr>{_verdict_rows(methods)}</table>
+<h2>Time per method (seconds)</h2>
+<table>{_timing_rows(methods)}</table>
 <h2>Plots</h2>{figures}
 <h2>Provenance</h2><pre>{html.escape(str(prov))}</pre>
 </body></html>
@@ -104,8 +173,15 @@ img{{max-width:520px}}figcaption{{font-size:0.9em;color:#444}}</style></head><bo
 
 def _caption(path: str) -> str:
     p = Path(path)
+    method = p.parent.name.upper()
     if p.name.endswith("_loss.png"):
         return f"Training and validation loss of {p.name.removesuffix('_loss.png').upper()}"
     if p.name == "sbc_ranks.png":
-        return f"SBC rank histograms of {p.parent.name.upper()} with the 99% band of a uniform histogram"
-    return f"Posterior pair plot of {p.parent.name.upper()} for {p.stem.removeprefix('pair_')}"
+        return f"SBC rank histograms of {method} with the 99% band of a uniform histogram"
+    if p.name == "coverage.png":
+        return f"Expected coverage of {method}'s HPD regions with the binomial band"
+    if p.name == "tarp.png":
+        return f"TARP expected coverage probability of {method} with its bootstrap band"
+    if p.name.startswith("ppc_"):
+        return f"Posterior predictive check of {method} for {p.stem.removeprefix('ppc_')}"
+    return f"Posterior pair plot of {method} for {p.stem.removeprefix('pair_')}"

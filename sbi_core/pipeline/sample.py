@@ -8,7 +8,7 @@ import arviz as az
 import torch
 
 from sbi_core.io import atomic_path, provenance
-from sbi_core.pipeline.common import load_sampler
+from sbi_core.pipeline.common import load_posterior
 from sbi_core.pipeline.observe import load_observation
 from sbi_core.seeding import derive_seed, seed_everything
 
@@ -17,10 +17,10 @@ __all__ = ["sample"]
 
 def sample(analysis: dict, name: str, method: str, observation_name: str, estimator: str, observation: str, output: str) -> None:
     """Draws `sampling.num_samples` posterior samples given the observation; writes netCDF."""
-    task, sampler = load_sampler(analysis, name, estimator)
+    task, posterior = load_posterior(analysis, name, estimator)
     x_o = load_observation(observation)["x_o"]
     seed_everything(derive_seed(analysis["seed"], "sample", method, observation_name))
-    samples = sampler(torch.as_tensor(x_o)[None], analysis["sampling"]["num_samples"])[0].numpy()
+    samples = posterior.sample(torch.as_tensor(x_o)[None], analysis["sampling"]["num_samples"])[0].numpy()
     attrs = {
         "analysis": name,
         "task": analysis["task"],

@@ -1,13 +1,14 @@
 """Posterior samplers vectorized across many observations: SIR from the prior and batched MCMC.
 
-Both take a :class:`~sbi_core.ratio.RatioEstimator` and its prior and return
+Both take a :class:`~sbi_core.ratio.RatioEstimator` (or an NLE flow seen as one,
+:class:`~sbi_core.sampling.support.LogRatioModel`) and its prior and return
 samples ``[M, S, d]`` for ``M`` observations ``[M, ...]`` in one pass.
 """
 
 from sbi_core.sampling.mcmc import sample_mcmc
 from sbi_core.sampling.posterior import SAMPLING_METHODS, RatioPosterior
 from sbi_core.sampling.sir import LowEffectiveSampleSizeWarning, logit_matrix, sample_sir
-from sbi_core.sampling.support import prior_log_prob
+from sbi_core.sampling.support import LogRatioModel, prior_log_prob
 
 __all__ = [
     "RatioPosterior",
@@ -16,5 +17,6 @@ __all__ = [
     "sample_mcmc",
     "logit_matrix",
     "prior_log_prob",
+    "LogRatioModel",
     "LowEffectiveSampleSizeWarning",
 ]

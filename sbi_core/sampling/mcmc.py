@@ -2,7 +2,7 @@ r"""Adaptive random-walk Metropolis, batched over observations and chains: state
 
 Each observation ``x_m`` has ``C`` chains targeting
 :math:`\log p(\theta) + f(\theta, x_m)`, the unnormalised log posterior of a
-ratio estimator. A proposal outside the prior's support has target ``-inf``
+ratio estimator (or of a likelihood estimator: ``f = log q(x | theta)``). A proposal outside the prior's support has target ``-inf``
 and is rejected, so the chains never leave it. All ``M C`` chains move in one
 vectorized step: one network call on ``[M, C, d]`` per step.
 
@@ -31,9 +31,8 @@ from torch import Tensor
 from torch.distributions import Distribution
 from tqdm import tqdm
 
-from sbi_core.ratio.network import RatioEstimator
 from sbi_core.sampling.sir import sample_sir
-from sbi_core.sampling.support import prior_log_prob
+from sbi_core.sampling.support import LogRatioModel, prior_log_prob
 from sbi_core.seeding import derive_seed
 
 __all__ = ["sample_mcmc"]
@@ -48,7 +47,7 @@ _PRIOR_DRAWS = 1000
 
 @torch.no_grad()
 def sample_mcmc(
-    network: RatioEstimator,
+    network: LogRatioModel,
     prior: Distribution,
     x: Tensor,
     num_samples: int,
@@ -62,7 +61,7 @@ def sample_mcmc(
     """Draws posterior samples for ``M`` observations with ``C`` Metropolis chains each.
 
     Arguments:
-        network: The trained ratio estimator (its device is used).
+        network: The trained ratio estimator, or any :class:`LogRatioModel` (its device is used).
         prior: The prior the estimator was trained under (on the CPU).
         x: Observations ``[M, *x_shape]``.
         num_samples: ``S``, samples per observation.
@@ -114,11 +113,8 @@ def sample_mcmc(
         prior_variance = prior.sample((_PRIOR_DRAWS,)).to(device=device, dtype=torch.float32).var(0)
     floor = torch.diag(_COVARIANCE_FLOOR * prior_variance.clamp_min(1e-30))
 
-    x_features = network.x_features(x)
-
     def log_target(theta: Tensor) -> Tensor:
-        logits = network.head(network.theta_features(theta) + x_features[:, None, :])
-        return prior_log_prob(prior, theta) + logits
+        return prior_log_prob(prior, theta) + network.per_observation(theta, x)
 
     current = log_target(state)
     covariance = _chain_covariance(state) + floor

@@ -8,10 +8,9 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from sbi_core.ratio.network import RatioEstimator
 from sbi_core.sampling.mcmc import sample_mcmc
 from sbi_core.sampling.sir import sample_sir
-from sbi_core.sampling.support import prior_log_prob
+from sbi_core.sampling.support import LogRatioModel, prior_log_prob
 
 __all__ = ["RatioPosterior", "SAMPLING_METHODS"]
 
@@ -22,7 +21,8 @@ class RatioPosterior:
     r"""A trained ratio estimator and its prior, sampled for many observations at once.
 
     Arguments:
-        network: The trained :class:`RatioEstimator`.
+        network: The trained :class:`~sbi_core.ratio.RatioEstimator`, or any
+            :class:`LogRatioModel`, e.g. an NLE flow.
         prior: The prior it was trained under (on the CPU).
 
     Example:
@@ -36,7 +36,7 @@ class RatioPosterior:
         | https://arxiv.org/abs/1903.04057
     """
 
-    def __init__(self, network: RatioEstimator, prior: Distribution):
+    def __init__(self, network: LogRatioModel, prior: Distribution):
         if len(prior.event_shape) != 1 or prior.event_shape[0] != network.dim_theta:
             raise ValueError(
                 f"prior: expected event shape ({network.dim_theta},) like the network's theta, "

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-from sbi_core.ratio.network import RatioEstimator
+from sbi_core.sampling.support import LogRatioModel
 
 __all__ = ["LowEffectiveSampleSizeWarning", "logit_matrix", "sample_sir"]
 
@@ -40,16 +40,15 @@ class LowEffectiveSampleSizeWarning(UserWarning):
 
 @torch.no_grad()
 def logit_matrix(
-    network: RatioEstimator, theta: Tensor, x: Tensor, max_pairs_per_chunk: int = MAX_PAIRS_PER_CHUNK
+    network: LogRatioModel, theta: Tensor, x: Tensor, max_pairs_per_chunk: int = MAX_PAIRS_PER_CHUNK
 ) -> Tensor:
     """Returns :meth:`RatioEstimator.all_pairs` computed in chunks of parameters, without gradients.
 
-    The x part of the first layer is computed once; each chunk of ``n`` parameters
-    holds ``n M H`` hidden values, with ``n M <= max_pairs_per_chunk`` (at least one
-    parameter per chunk).
+    Each chunk of ``n`` parameters evaluates ``n M <= max_pairs_per_chunk`` pairs
+    (at least one parameter per chunk).
 
     Arguments:
-        network: The ratio estimator.
+        network: The ratio estimator, or any :class:`LogRatioModel`.
         theta: Parameters ``[N, d]``, on the network's device.
         x: Observations ``[M, *x_shape]``, on the network's device.
         max_pairs_per_chunk: The memory bound, in pairs per chunk.
@@ -62,16 +61,13 @@ def logit_matrix(
         >>> logit_matrix(network, torch.randn(7, 2), torch.randn(3, 2), max_pairs_per_chunk=4).shape
         torch.Size([7, 3])
     """
-    x_features = network.x_features(x)
     chunk = max(1, max_pairs_per_chunk // max(1, len(x)))
-    return torch.cat(
-        [network.head(network.theta_features(part)[:, None, :] + x_features[None]) for part in theta.split(chunk)]
-    )
+    return torch.cat([network.all_pairs(part, x) for part in theta.split(chunk)])
 
 
 @torch.no_grad()
 def sample_sir(
-    network: RatioEstimator,
+    network: LogRatioModel,
     prior: Distribution,
     x: Tensor,
     num_samples: int,
@@ -83,7 +79,7 @@ def sample_sir(
     """Draws posterior samples for ``M`` observations by SIR from one set of prior proposals.
 
     Arguments:
-        network: The trained ratio estimator (its device is used).
+        network: The trained ratio estimator, or any :class:`LogRatioModel` (its device is used).
         prior: The prior the estimator was trained under (on the CPU).
         x: Observations ``[M, *x_shape]``.
         num_samples: ``S``, samples per observation.

@@ -1,4 +1,5 @@
-"""The prior's log-density with ``-inf`` outside its support, for any batch shape and device.
+"""What the samplers need: the prior's log-density with ``-inf`` outside its support, and the
+interface of the network whose log-ratio they add to it.
 
 torch distributions validate their arguments, so ``log_prob`` raises on a point
 outside the support instead of returning ``-inf``; samplers propose such points
@@ -8,11 +9,35 @@ inside it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Protocol
+
 import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-__all__ = ["prior_log_prob"]
+__all__ = ["LogRatioModel", "prior_log_prob"]
+
+
+class LogRatioModel(Protocol):
+    r"""A log-ratio :math:`f(\theta, x)` up to a constant per observation, evaluated in batches.
+
+    :class:`~sbi_core.ratio.RatioEstimator` is one; an NLE flow, with
+    :math:`f = \log q(x | \theta) = \log r(\theta, x) + \log p(x)`, is another
+    (:class:`~sbi_core.estimators.flows.FlowLikelihood`).
+    """
+
+    dim_theta: int
+    x_shape: tuple[int, ...]
+
+    def all_pairs(self, theta: Tensor, x: Tensor) -> Tensor:
+        """theta ``[N, d]``, x ``[M, ...]`` -> ``[N, M]``."""
+
+    def per_observation(self, theta: Tensor, x: Tensor) -> Tensor:
+        """theta ``[M, C, d]``, x ``[M, ...]`` -> ``[M, C]``."""
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]:
+        """The network's parameters (their device is used)."""
 
 
 def prior_log_prob(prior: Distribution, theta: Tensor) -> Tensor:

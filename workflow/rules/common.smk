@@ -53,10 +53,19 @@ def method_observation_files(wildcards):
     }
 
 
+def has_predictive_checks(analysis):
+    """Posterior predictive checks need a simulator and a non-zero budget."""
+    settings = config["analyses"][analysis]
+    has_simulator = settings["task"] != "custom" or "simulator" in settings
+    return has_simulator and settings["diagnostics"]["ppc_num_simulations"] > 0
+
+
 def report_inputs(wildcards):
     analysis = wildcards.analysis
     methods = config["analyses"][analysis]["methods"]
+    observations = observation_names(analysis)
     prefix = f"results/{analysis}"
+    checks = has_predictive_checks(analysis)
     return {
         "simulation_metadata": expand(
             "{prefix}/simulations/{split}.json", prefix=prefix, split=["train", "test"]
@@ -69,17 +78,27 @@ def report_inputs(wildcards):
             prefix=prefix,
             method=methods,
         ),
+        "predictive_checks": expand(
+            "{prefix}/diagnostics/{method}/ppc_{obs}.json",
+            prefix=prefix,
+            method=methods if checks else [],
+            obs=observations,
+        ),
         "plots": expand(
             "{prefix}/estimators/{method}_loss.png", prefix=prefix, method=methods
         )
         + expand(
-            "{prefix}/diagnostics/{method}/sbc_ranks.png", prefix=prefix, method=methods
-        )
-        + expand(
-            "{prefix}/diagnostics/{method}/pair_{obs}.png",
+            "{prefix}/diagnostics/{method}/{plot}.png",
             prefix=prefix,
             method=methods,
-            obs=observation_names(analysis),
+            plot=["sbc_ranks", "coverage", "tarp"],
+        )
+        + expand(
+            "{prefix}/diagnostics/{method}/{plot}_{obs}.png",
+            prefix=prefix,
+            method=methods,
+            plot=["pair", "ppc"] if checks else ["pair"],
+            obs=observations,
         ),
     }
 

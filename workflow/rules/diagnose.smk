@@ -1,5 +1,5 @@
 rule diagnose:
-    """SBC on the test split and C2ST against reference posteriors, for one method."""
+    """SBC, expected HPD coverage and TARP on the test split, C2ST against references, for one method."""
     input:
         unpack(method_observation_files),
         estimator="results/{analysis}/estimators/{method}.pt",
@@ -10,6 +10,16 @@ rule diagnose:
         rank_plot=report(
             "results/{analysis}/diagnostics/{method}/sbc_ranks.png",
             caption="../report/sbc.rst",
+            category="Calibration",
+        ),
+        coverage_plot=report(
+            "results/{analysis}/diagnostics/{method}/coverage.png",
+            caption="../report/coverage.rst",
+            category="Calibration",
+        ),
+        tarp_plot=report(
+            "results/{analysis}/diagnostics/{method}/tarp.png",
+            caption="../report/tarp.rst",
             category="Calibration",
         ),
     log:
@@ -45,3 +55,27 @@ rule plot_posterior:
         analysis=ANALYSIS,
     script:
         "../scripts/plot_posterior.py"
+
+
+rule posterior_predictive:
+    """Simulations at posterior samples of one observation, compared with the observation."""
+    input:
+        posterior="results/{analysis}/posteriors/{method}/{obs}.nc",
+        observation="results/{analysis}/observations/{obs}.npz",
+    output:
+        result="results/{analysis}/diagnostics/{method}/ppc_{obs}.json",
+        plot=report(
+            "results/{analysis}/diagnostics/{method}/ppc_{obs}.png",
+            caption="../report/ppc.rst",
+            category="Posterior predictive checks",
+        ),
+    log:
+        "results/{analysis}/logs/posterior_predictive/{method}_{obs}.log",
+    benchmark:
+        "results/{analysis}/benchmarks/posterior_predictive/{method}_{obs}.tsv"
+    conda:
+        "../../envs/sbi.yaml"
+    params:
+        analysis=ANALYSIS,
+    script:
+        "../scripts/posterior_predictive.py"

@@ -14,4 +14,6 @@ diagnose(
     snakemake.output.calibration,
     snakemake.output.ranks,
     snakemake.output.rank_plot,
+    snakemake.output.coverage_plot,
+    snakemake.output.tarp_plot,
 )

@@ -9,6 +9,7 @@ report(
     list(snakemake.input.simulation_metadata),
     list(snakemake.input.estimator_metadata),
     list(snakemake.input.calibrations),
+    list(snakemake.input.predictive_checks),
     list(snakemake.input.plots),
     snakemake.output.summary,
     snakemake.output.html,
