@@ -40,14 +40,9 @@ References:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import math
-import platform
-import time
 import warnings
-from collections.abc import Iterator
-from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -58,6 +53,8 @@ from sbi.neural_nets import classifier_nn
 from sbi.utils import BoxUniform
 from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor, nn
+
+from bench_common import environment, timer
 
 from sbi_core.estimators.flows import NullTracker
 from sbi_core.diagnostics import c2st, sbc_ranks, sbc_uniformity
@@ -112,19 +109,6 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-@contextlib.contextmanager
-def _timer(device: str, into: dict[str, float], key: str) -> Iterator[None]:
-    """Stores the wall time of the block in ``into[key]``, synchronising CUDA around it."""
-    cuda = torch.device(device).type == "cuda"
-    if cuda:
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    yield
-    if cuda:
-        torch.cuda.synchronize()
-    into[key] = time.perf_counter() - start
-
-
 def _bare_loop(
     args: argparse.Namespace, theta: Tensor, x: Tensor, pairs: str, network: nn.Module
 ) -> float:
@@ -141,7 +125,7 @@ def _bare_loop(
     optimizer = torch.optim.Adam(network.parameters(), lr=args.learning_rate)
     generator = torch.Generator().manual_seed(derive_seed(args.seed, "bare", pairs))
     times: dict[str, float] = {}
-    with _timer(device, times, "total"):
+    with timer(device, times, "total"):
         for _ in range(args.bare_epochs):
             for batch in torch.randperm(len(theta), generator=generator).split(args.batch_size):
                 if len(batch) < args.num_atoms:
@@ -214,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "patience": args.patience, "validation_fraction": args.validation_fraction,
         "hidden_features": args.hidden_features, "num_blocks": args.num_blocks, "num_atoms": args.num_atoms,
     }
-    with _timer(device, times, "ours_training"):
+    with timer(device, times, "ours_training"):
         network, history = train_ratio_estimator(
             theta, x, "nre_b", settings, device=device, seed=derive_seed(args.seed, "ours"), show_progress_bar=False
         )
@@ -223,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     trainer = NRE_B(prior=prior_device, classifier=builder, device=device, tracker=NullTracker(),
                     show_progress_bars=False)
     trainer.append_simulations(theta, x)
-    with _timer(device, times, "sbi_training"):
+    with timer(device, times, "sbi_training"):
         sbi_estimator = trainer.train(
             num_atoms=args.num_atoms, training_batch_size=args.batch_size, learning_rate=args.learning_rate,
             validation_fraction=args.validation_fraction, stop_after_epochs=args.patience,
@@ -256,10 +240,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     mcmc_options = {"num_chains": args.num_chains, "warmup_steps": args.warmup_steps, "thin": args.thin}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LowEffectiveSampleSizeWarning)
-        with _timer(device, times, "ours_sir"):
+        with timer(device, times, "ours_sir"):
             ours_sir = posterior.sample(x_observed, args.num_samples, "sir", seed=args.seed, **sir_options)
     low_ess = [str(w.message) for w in caught if issubclass(w.category, LowEffectiveSampleSizeWarning)]
-    with _timer(device, times, "ours_mcmc"):
+    with timer(device, times, "ours_mcmc"):
         ours_mcmc = posterior.sample(x_observed, args.num_samples, "mcmc", seed=args.seed, **mcmc_options)
     sbi_mcmc_posterior = trainer.build_posterior(
         sbi_estimator, prior=prior_device,
@@ -268,12 +252,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ),
     )
     seed_everything(derive_seed(args.seed, "sbi", "sample"))
-    with _timer(device, times, "sbi_mcmc"):
+    with timer(device, times, "sbi_mcmc"):
         sbi_mcmc = sbi_mcmc_posterior.sample_batched(
             (args.num_samples,), x=x_observed.to(device), show_progress_bars=False
         ).transpose(0, 1)
     sbi_sir_posterior = trainer.build_posterior(sbi_estimator, prior=prior_device, sample_with="importance")
-    with _timer(device, times, "sbi_sir_loop"):
+    with timer(device, times, "sbi_sir_loop"):
         sbi_sir = torch.stack([
             sbi_sir_posterior.sample((args.num_samples,), x=x_o[None].to(device), show_progress_bars=False)
             for x_o in x_observed
@@ -305,10 +289,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     sbc_options = sir_options if args.sbc_sampler == "sir" else mcmc_options
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LowEffectiveSampleSizeWarning)
-        with _timer(device, times, "ours_sbc"):
+        with timer(device, times, "ours_sbc"):
             ours_sbc = posterior.sample(x_test, args.num_samples, args.sbc_sampler, seed=args.seed, **sbc_options)
     seed_everything(derive_seed(args.seed, "sbi", "sbc"))
-    with _timer(device, times, "sbi_sbc_subset"):
+    with timer(device, times, "sbi_sbc_subset"):
         sbi_sbc = sbi_mcmc_posterior.sample_batched(
             (args.num_samples,), x=x_test[: args.sbi_sbc_subset].to(device), show_progress_bars=False
         ).transpose(0, 1)
@@ -324,21 +308,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "sbi_subset": _sbc_summary(theta_test[: args.sbi_sbc_subset], sbi_sbc),
     }
 
-    results["environment"] = _environment(device)
+    results["environment"] = environment(device)
     _print_table(args, results)
     write_json(args.out, results)
     print(f"\nwrote {args.out}")
     return results
-
-
-def _environment(device: str) -> dict[str, Any]:
-    versions = {}
-    for name in ("sbi_core", "torch", "sbi", "numpy"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[name] = metadata.version(name)
-    name = torch.cuda.get_device_name(device) if torch.device(device).type == "cuda" else platform.processor()
-    return {"device": device, "device_name": name or platform.machine(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "packages": versions}
 
 
 def _print_table(args: argparse.Namespace, results: dict[str, Any]) -> None:

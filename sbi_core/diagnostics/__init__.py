@@ -6,6 +6,7 @@ serves all of them.
 """
 
 from sbi_core.diagnostics.c2st import c2st
+from sbi_core.diagnostics.calibration import Calibration, calibrate
 from sbi_core.diagnostics.coverage import VERDICTS, coverage_band, coverage_verdict, expected_coverage, hpd_credibility
 from sbi_core.diagnostics.ppc import posterior_predictive_check
 from sbi_core.diagnostics.sbc import sbc_default_num_bins, sbc_rank_histogram, sbc_ranks, sbc_uniformity
@@ -13,7 +14,9 @@ from sbi_core.diagnostics.tarp import tarp, tarp_atc, tarp_ecp, tarp_ranks, tarp
 
 __all__ = [
     "VERDICTS",
+    "Calibration",
     "c2st",
+    "calibrate",
     "coverage_band",
     "coverage_verdict",
     "expected_coverage",

@@ -143,7 +143,12 @@ def build_posterior(
         network = FlowLikelihood(network, hyperparameters["dim_theta"], tuple(hyperparameters["x_shape"]))
     ratio_posterior = RatioPosterior(network.to(device), prior)
     if sampling["sampler"] == "mcmc":
-        options = {key: sampling[key] for key in ("num_chains", "warmup_steps", "thin")}
+        options = {
+            "num_chains": sampling["num_chains"],
+            "warmup_steps": sampling["warmup_steps"],
+            "thin": sampling.get("thin", 3 * ratio_posterior.network.dim_theta),
+            "show_progress_bar": True,
+        }
     else:
         options = {"num_proposals": sampling["num_proposals"]} if "num_proposals" in sampling else {}
 

@@ -1,31 +1,16 @@
-"""Step `diagnose`: calibration of one method on held-out simulations, and C2ST against references.
-
-One batched sampling pass draws ``S`` posterior samples for each of ``N`` test
-simulations; SBC (per parameter and of the log-density), expected HPD coverage
-and TARP all read those samples, each timed separately.
-"""
+"""Step `diagnose`: calibration of one method on held-out simulations, and C2ST against references."""
 
 from __future__ import annotations
 
 import math
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from sbi_core.diagnostics import (
-    c2st,
-    coverage_verdict,
-    hpd_credibility,
-    sbc_ranks,
-    sbc_uniformity,
-    tarp,
-    tarp_uniform_references,
-)
+from sbi_core.diagnostics import c2st, calibrate, tarp_uniform_references
+from sbi_core.diagnostics.calibration import timed
 from sbi_core.io import atomic_path, load_simulations, provenance, read_array, write_json
 from sbi_core.pipeline.common import load_posterior, read_posterior_samples
 from sbi_core.pipeline.observe import load_observation
@@ -36,13 +21,6 @@ from sbi_core.tasks import Task
 __all__ = ["diagnose"]
 
 LOG_DENSITY = "log density"
-
-
-@contextmanager
-def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
-    start = time.perf_counter()
-    yield
-    seconds[name] = time.perf_counter() - start
 
 
 def diagnose(
@@ -66,7 +44,6 @@ def diagnose(
     settings = analysis["diagnostics"]
     num_simulations, num_samples = settings["num_simulations"], settings["num_samples"]
     task, posterior = load_posterior(analysis, name, estimator)
-    seconds: dict[str, float] = {}
     theta, x = load_simulations(test_simulations)
     if len(theta) < num_simulations:  # invalid simulations were dropped from the test split
         print(
@@ -77,50 +54,37 @@ def diagnose(
         num_simulations = len(theta)
     theta, x = torch.as_tensor(theta[:num_simulations]), torch.as_tensor(x[:num_simulations])
 
+    references = _tarp_references(settings["tarp"]["references"], theta.numpy(), task, analysis["seed"])
     seed_everything(derive_seed(analysis["seed"], "diagnose", method))
-    with _timed(seconds, "sampling"):
-        samples = posterior.sample(x, num_samples)
-    with _timed(seconds, "log_density"):
-        log_density_samples = posterior.log_density(samples, x).numpy()
-        log_density_true = posterior.log_density(theta[:, None, :], x)[:, 0].numpy()
-    theta, samples = theta.numpy(), samples.numpy()
-
-    with _timed(seconds, "sbc"):
-        parameter_ranks = sbc_ranks(theta, samples)
-        density_ranks = sbc_ranks(log_density_true[:, None], log_density_samples[..., None])
-        sbc = {
-            "parameters": sbc_uniformity(parameter_ranks, num_samples),
-            "log_density": sbc_uniformity(density_ranks, num_samples),
-        }
-    with _timed(seconds, "coverage"):
-        credibility = hpd_credibility(log_density_true, log_density_samples)
-        coverage = coverage_verdict(credibility, settings["coverage_num_levels"], settings["confidence"])
-    with _timed(seconds, "tarp"):
-        references = _tarp_references(settings["tarp"]["references"], theta, task, analysis["seed"])
-        tarp_result = tarp(
-            theta,
-            samples,
-            references,
-            num_bins=settings["tarp"].get("num_bins"),
-            num_bootstrap=settings["tarp"]["num_bootstrap"],
-            confidence=settings["confidence"],
-            seed=derive_seed(analysis["seed"], "tarp", method),
-        )
-        tarp_result["references"] = settings["tarp"]["references"]
-    with _timed(seconds, "c2st"):
+    result = calibrate(
+        theta,
+        x,
+        posterior.sample,
+        posterior.log_density,
+        num_samples,
+        references,
+        num_levels=settings["coverage_num_levels"],
+        confidence=settings["confidence"],
+        tarp_num_bins=settings["tarp"].get("num_bins"),
+        tarp_num_bootstrap=settings["tarp"]["num_bootstrap"],
+        seed=derive_seed(analysis["seed"], "tarp", method),
+    )
+    coverage, seconds = result.coverage, result.seconds
+    tarp_result = {**result.tarp, "references": settings["tarp"]["references"]}
+    with timed(seconds, "c2st"):
         c2st_results = _c2st_per_observation(analysis, method, task, observations, posteriors)
 
     with atomic_path(ranks) as tmp, open(tmp, "wb") as f:
         np.savez(
             f,
-            ranks=parameter_ranks,
-            log_density_ranks=density_ranks[:, 0],
-            hpd_credibility=credibility,
+            ranks=result.parameter_ranks,
+            log_density_ranks=result.log_density_ranks,
+            hpd_credibility=result.hpd_credibility,
             num_samples=num_samples,
         )
     title = f"{name}: {method.upper()}, {num_simulations} test simulations x {num_samples} samples"
     plot_sbc_ranks(
-        np.concatenate([parameter_ranks, density_ranks], axis=1),
+        np.concatenate([result.parameter_ranks, result.log_density_ranks[:, None]], axis=1),
         num_samples,
         [*task.parameter_names, LOG_DENSITY],
         rank_plot,
@@ -145,7 +109,7 @@ def diagnose(
             "method": method,
             "num_simulations": num_simulations,
             "num_samples": num_samples,
-            "sbc": sbc,
+            "sbc": result.sbc,
             "coverage": coverage,
             "tarp": tarp_result,
             "c2st": c2st_results,
@@ -163,7 +127,7 @@ def _tarp_references(setting: str, theta: np.ndarray, task: Task, seed: int) -> 
     if setting == "prior":
         seed_everything(derive_seed(seed, "tarp_references"))
         return task.prior.sample((len(theta),)).numpy()
-    return read_array(setting)
+    return read_array(setting)[: len(theta)]
 
 
 def _c2st_per_observation(
