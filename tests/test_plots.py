@@ -70,3 +70,19 @@ def test_plot_loss(tmp_path):
     assert_png(path)
     plots.plot_loss([3.0, 2.0], [], tmp_path / "train_only.png")
     assert_png(tmp_path / "train_only.png")
+
+
+def test_plot_calibration_curve(tmp_path):
+    levels = np.linspace(0.05, 0.95, 19)
+    plots.plot_calibration_curve(levels, levels**1.2, levels - 0.05, levels + 0.05, tmp_path / "c.png",
+                                 xlabel="level", ylabel="coverage", band_label="95%", title="t")
+    assert_png(tmp_path / "c.png")
+
+
+def test_plot_posterior_predictive(tmp_path):
+    from sbi_core.diagnostics import posterior_predictive_check
+
+    rng = np.random.default_rng(0)
+    check = posterior_predictive_check(rng.normal(size=12), rng.normal(size=(300, 12)))
+    plots.plot_posterior_predictive(check, tmp_path / "sub" / "ppc.png", title="obs")
+    assert_png(tmp_path / "sub" / "ppc.png")

@@ -70,7 +70,9 @@ def sample_mcmc(
         thin: Steps between kept draws. Random-walk draws at 0.234 acceptance stay
             correlated over roughly ``3 d`` steps (more than slice-sampling ones,
             hence the default 5, where sbi's slice sampler uses 1); raise it where
-            nearly independent draws matter, e.g. SBC in more than two dimensions.
+            nearly independent draws matter, e.g. SBC in more than two dimensions
+            (the workflow's default is ``3 d``: at ``thin=10`` in 10-d, C2ST against
+            the exact posterior was 0.57-0.63, at ``thin=30`` 0.50-0.53).
         init_num_proposals: Prior proposals of the SIR that sets the initial states;
             ``max(1000, 100 C)`` by default.
         seed: Seeds the initial states and the chains; drawn from torch's global
