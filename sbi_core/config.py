@@ -171,6 +171,9 @@ def _check_observation(observation: dict, task: Task, x_shape: tuple | None, whe
                 f"{where}.theta: has {len(observation['theta'])} values, expected "
                 f"{task.dim_theta} ({', '.join(task.parameter_names)})"
             )
+    elif "from_workspace" in observation:
+        if task.observed_data is None:
+            raise ConfigError(f"{where}.from_workspace: only a histfactory task has workspace data")
     else:
         x_o = _read(observation["file"], f"{where}.file")
         if x_shape is not None and tuple(x_o.shape) != tuple(x_shape):

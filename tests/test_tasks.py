@@ -543,11 +543,11 @@ def test_build_builtin_task() -> None:
         ("two_moons", r"^analyses\.demo: expected a mapping"),
         (
             {},
-            r"^analyses\.demo\.task: required; one of gaussian_linear, two_moons, slcp, custom",
+            r"^analyses\.demo\.task: required; one of gaussian_linear, two_moons, slcp, histfactory, custom",
         ),
         (
             {"task": "gaussian"},
-            r"^analyses\.demo\.task: unknown task 'gaussian'; expected one of gaussian_linear, two_moons, slcp, custom",
+            r"^analyses\.demo\.task: unknown task 'gaussian'; expected one of gaussian_linear, two_moons, slcp, histfactory, custom",
         ),
         ({"task": ["slcp"]}, r"^analyses\.demo\.task: unknown task \['slcp'\]"),
         ({"task": "custom"}, r"^analyses\.demo\.prior: required for task 'custom'"),

@@ -16,7 +16,8 @@ __all__ = ["observe", "load_observation"]
 def observe(analysis: dict, name: str, observation_name: str, output: str) -> None:
     """Writes `x_o`, and when known `theta_true` and `reference_samples`, to an .npz file.
 
-    The observation is read from its file or simulated at its true parameters.
+    The observation is read from its file, taken from the task's own data (a
+    HistFactory workspace's observations), or simulated at its true parameters.
     Reference posterior samples come from the observation's `reference_samples`
     file, else from the task's exact reference posterior, else there are none.
     """
@@ -26,6 +27,8 @@ def observe(analysis: dict, name: str, observation_name: str, output: str) -> No
     if "theta" in spec:
         arrays["theta_true"] = np.asarray(spec["theta"], dtype=np.float32)
         arrays["x_o"] = simulate_at(task, spec["theta"], analysis["seed"], observation_name)
+    elif spec.get("from_workspace"):
+        arrays["x_o"] = task.observed_data.numpy()
     else:
         arrays["x_o"] = read_array(spec["file"])
     if "reference_samples" in spec:

@@ -39,6 +39,8 @@ class Task:
         reference_posterior: Maps ``(x_o, num_samples)`` to exact posterior samples
             ``[num_samples, d]``, drawing from torch's global generator. ``x_o`` has the
             simulator's per-row shape. ``None`` when no exact posterior is known.
+        observed_data: The data the task ships with (a HistFactory workspace's
+            observations), shape ``x_shape``; ``None`` otherwise.
 
     Example:
         >>> from sbi_core.tasks import BUILTIN_TASKS
@@ -52,6 +54,7 @@ class Task:
     parameter_names: tuple[str, ...]
     simulator: Callable[[Tensor], Tensor] | None = None
     reference_posterior: Callable[[Tensor, int], Tensor] | None = None
+    observed_data: Tensor | None = None
 
     @property
     def dim_theta(self) -> int:

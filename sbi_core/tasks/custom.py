@@ -7,6 +7,7 @@ from typing import Any
 from sbi_core.errors import ConfigError
 from sbi_core.tasks.base import Task, default_parameter_names
 from sbi_core.tasks.builtin import BUILTIN_TASKS
+from sbi_core.tasks.histfactory import build_histfactory_task
 from sbi_core.tasks.priors import prior_from_config
 from sbi_core.tasks.user_code import import_callable
 
@@ -17,7 +18,8 @@ def build_task(analysis: dict[str, Any], where: str) -> Task:
     """Builds the task an analysis config asks for.
 
     ``analysis["task"]`` is a builtin name (``gaussian_linear``, ``two_moons``,
-    ``slcp``) or ``"custom"``. A custom task needs ``prior`` (see
+    ``slcp``), ``"histfactory"`` (a pyhf workspace, the ``histfactory`` block, see
+    :func:`~sbi_core.tasks.histfactory.build_histfactory`) or ``"custom"``. A custom task needs ``prior`` (see
     :func:`prior_from_config`) and may name a ``simulator``
     (``"package.module:function"``); without one, simulations must come from files.
     ``parameter_names`` is optional for both (default ``theta_1, ..., theta_d``).
@@ -39,10 +41,22 @@ def build_task(analysis: dict[str, Any], where: str) -> Task:
     """
     if not isinstance(analysis, dict):
         raise ConfigError(f"{where}: expected a mapping, got {analysis!r}")
-    valid = ", ".join([*BUILTIN_TASKS, "custom"])
+    valid = ", ".join([*BUILTIN_TASKS, "histfactory", "custom"])
     if "task" not in analysis:
         raise ConfigError(f"{where}.task: required; one of {valid}")
     name = analysis["task"]
+    if name != "histfactory" and "histfactory" in analysis:
+        raise ConfigError(f"{where}.histfactory: only for task: histfactory (this analysis has task {name!r})")
+    if name == "histfactory":
+        for key in ("prior", "simulator", "parameter_names"):
+            if key in analysis:
+                raise ConfigError(
+                    f"{where}.{key}: a histfactory task takes its {key.replace('_', ' ')} from the workspace; "
+                    "remove this key (priors: histfactory.priors; inferred parameters: histfactory.parameters)"
+                )
+        if "histfactory" not in analysis:
+            raise ConfigError(f"{where}.histfactory: required for task 'histfactory' ({{workspace: file.json}})")
+        return build_histfactory_task(analysis["histfactory"], f"{where}.histfactory")
     if name == "custom":
         if "prior" not in analysis:
             raise ConfigError(
@@ -71,7 +85,7 @@ def build_task(analysis: dict[str, Any], where: str) -> Task:
     names = _parameter_names(
         analysis.get("parameter_names"), task.dim_theta, f"{where}.parameter_names"
     )
-    return Task(task.name, task.prior, names, task.simulator, task.reference_posterior)
+    return Task(task.name, task.prior, names, task.simulator, task.reference_posterior, task.observed_data)
 
 
 def _parameter_names(names: Any, dim_theta: int, where: str) -> tuple[str, ...]:
