@@ -16,6 +16,7 @@ include: "workflow/rules/simulate.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/diagnose.smk"
+include: "workflow/rules/limits.smk"
 include: "workflow/rules/report.smk"
 
 

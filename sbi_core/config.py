@@ -17,6 +17,7 @@ import yaml
 
 from sbi_core.errors import ArtifactError, ConfigError
 from sbi_core.io import npz_array_shapes, read_array
+from sbi_core.tasks.histfactory import build_histfactory
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.tasks import Task, build_task
 
@@ -100,6 +101,8 @@ def check_analysis(analysis: dict, where: str) -> Task:
     if task.simulator is not None:
         x_shape = simulator_output_shape(task, analysis["seed"], f"{where}.simulator")
     _check_diagnostics(analysis, task, where)
+    if task.name == "histfactory" and analysis["upper_limit"]["activate"]:
+        _check_upper_limit(analysis, task, where)
     for i, observation in enumerate(analysis["observations"]):
         _check_observation(observation, task, x_shape, f"{where}.observations[{i}]")
     names = [o["name"] for o in analysis["observations"]]
@@ -125,6 +128,19 @@ def _check_diagnostics(analysis: dict, task: Task, where: str) -> None:
                 f"{where}.diagnostics.tarp.references: {references} has shape {list(shape)}, "
                 f"expected [num_simulations, d] = {list(expected)}"
             )
+
+
+def _check_upper_limit(analysis: dict, task: Task, where: str) -> None:
+    model, _ = build_histfactory(analysis["histfactory"], f"{where}.histfactory")
+    poi = model.pyhf_model.config.poi_name
+    if poi not in task.parameter_names:
+        raise ConfigError(
+            f"{where}.upper_limit: needs the POI {poi!r} among histfactory.parameters "
+            f"({', '.join(task.parameter_names)}); add it, or set upper_limit.activate: false"
+        )
+    scan = analysis["upper_limit"].get("scan")
+    if scan is not None and not scan[0] < scan[1]:
+        raise ConfigError(f"{where}.upper_limit.scan: expected [low, high, n] with low < high, got {scan}")
 
 
 def simulator_output_shape(task: Task, seed: int, where: str) -> tuple[int, ...]:

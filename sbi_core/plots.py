@@ -24,7 +24,9 @@ from scipy import stats  # noqa: E402
 
 from sbi_core.diagnostics.sbc import sbc_rank_histogram  # noqa: E402
 
-__all__ = ["plot_pair", "plot_sbc_ranks", "plot_loss", "plot_calibration_curve", "plot_posterior_predictive"]
+__all__ = [
+    "plot_pair", "plot_sbc_ranks", "plot_loss", "plot_calibration_curve", "plot_posterior_predictive", "plot_cls_scan",
+]
 
 MAX_PAIR_PARAMETERS = 8
 # Scatter panels get unreadable (and slow) beyond a few thousand points.
@@ -354,6 +356,47 @@ def plot_posterior_predictive(check: dict, path: str | os.PathLike[str], title: 
         right.xaxis.set_major_locator(MaxNLocator(integer=True))
         right.legend(fontsize=8, frameon=False)
         fig.suptitle(f"{title}\nposterior predictive check, {check['num_simulations']} simulations", fontsize=10)
+        _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_cls_scan(
+    scans: dict[str, tuple[dict, dict]], path: str | os.PathLike[str], poi: str = "mu", title: str = ""
+) -> None:
+    """Saves CLs against the POI, ours beside pyhf's, one panel per observation.
+
+    Ours: observed CLs (solid) and the expected median with its ±1σ and ±2σ bands;
+    pyhf: observed and expected median in black. The upper limit is where a curve
+    crosses the CLs level (dotted).
+
+    Arguments:
+        scans: ``{observation: (ours, pyhf)}``, each a result of
+            :func:`sbi_core.limits.cls_upper_limit` / :func:`sbi_core.limits.pyhf_upper_limit`.
+        path: Where to write the PNG.
+        poi: The POI's name, for the x axis.
+        title: The figure title.
+    """
+    fig, axes = plt.subplots(1, len(scans), figsize=(5.0 * len(scans), 4.0), squeeze=False)
+    try:
+        for ax, (observation, (ours, pyhf)) in zip(axes.flat, scans.items(), strict=True):
+            scan, expected = np.asarray(ours["scan"]), np.asarray(ours["cls_expected"])
+            ax.fill_between(scan, expected[:, 0], expected[:, 4], color="#ffe066", lw=0, label="ours expected ±2σ")
+            ax.fill_between(scan, expected[:, 1], expected[:, 3], color="#66cc66", lw=0, label="ours expected ±1σ")
+            ax.plot(scan, expected[:, 2], color=_ESTIMATE_COLOR, ls="--", lw=1, label="ours expected")
+            ax.plot(scan, ours["cls_observed"], color=_ESTIMATE_COLOR, lw=2,
+                    label=f"ours observed: {ours['observed_limit']:.3g}")
+            pyhf_expected = np.asarray(pyhf["cls_expected"])
+            ax.plot(pyhf["scan"], pyhf_expected[:, 2], color=_TRUTH_COLOR, ls="--", lw=1, label="pyhf expected")
+            ax.plot(pyhf["scan"], pyhf["cls_observed"], color=_TRUTH_COLOR, lw=1,
+                    label=f"pyhf observed: {pyhf['observed_limit']:.3g}")
+            ax.axhline(ours["level"], color="tab:red", ls=":", lw=1)
+            ax.set_xlabel(poi)
+            ax.set_ylabel("CLs")
+            ax.set_ylim(0, 1.02)
+            ax.set_title(observation)
+            ax.legend(fontsize=7, frameon=False)
+        fig.suptitle(title)
         _save(fig, path)
     finally:
         plt.close(fig)

@@ -71,6 +71,16 @@ def _tiny_config(folder: Path) -> dict:
                 "observations": [{"name": "data", "file": "x_o.npy"}, {"name": "at_truth", "theta": [0.0, 0.5]}],
                 **SMALL,
             },
+            "tiny_hf": {
+                "task": "histfactory",
+                "histfactory": {"workspace": str(REPO / "config/workspaces/simple.json")},
+                "seed": 4,
+                "simulations": {"train": 600, "test": 20},
+                "methods": ["npe", "nre"],
+                "observations": [{"name": "observed", "from_workspace": True}],
+                "upper_limit": {"scan": [0.0, 5.0, 11]},
+                **SMALL,
+            },
             "user_files": {
                 "task": "custom",
                 "prior": {"type": "gaussian", "mean": [0, 0], "std": [0.1**0.5, 0.1**0.5]},
@@ -169,6 +179,24 @@ def test_user_simulator_rows_with_nan_were_dropped_and_counted(tiny_run):
     assert meta["source"] == "simulated"
     summary = json.loads((tiny_run / "results/user_sim/summary.json").read_text())
     assert summary["simulations"]["train"]["num_invalid"] == meta["num_invalid"]
+
+
+def test_histfactory_analysis_has_posteriors_and_limits_beside_pyhf(tiny_run):
+    root = tiny_run / "results" / "tiny_hf"
+    observed = np.load(root / "observations" / "observed.npz")
+    np.testing.assert_array_equal(observed["x_o"], [51.0, 48.0])  # the workspace's data
+    assert observed["reference_samples"].shape == (100, 3)  # exact posterior, for C2ST
+    limits = json.loads((root / "limits" / "nre.json").read_text())["limits"]["observed"]
+    pyhf = json.loads((root / "limits" / "pyhf.json").read_text())["limits"]["observed"]
+    assert limits["pyhf"] == pyhf
+    assert pyhf["observed_limit"] == pytest.approx(1.02, abs=0.05)  # pyhf on this workspace: 1.0176
+    assert 0 < limits["ours"]["observed_limit"] <= 5.0 and len(limits["ours"]["expected_limits"]) == 5
+    assert not (root / "limits" / "npe.json").exists()  # NPE has no likelihood to profile
+    _assert_png(root / "limits" / "nre.png")
+    summary = json.loads((root / "summary.json").read_text())
+    assert set(summary["upper_limits"]) == {"nre"}
+    assert summary["methods"]["npe"]["c2st"]["observed"]["accuracy"] >= 0.3
+    assert "CLs upper limits" in (root / "report.html").read_text()
 
 
 def test_c2st_where_a_reference_exists(tiny_run):

@@ -6,6 +6,7 @@ the ``sbi-core`` command as from the workflow.
 """
 
 from sbi_core.pipeline.diagnose import diagnose
+from sbi_core.pipeline.limits import pyhf_limits, upper_limit
 from sbi_core.pipeline.observe import observe
 from sbi_core.pipeline.plot_posterior import plot_posterior
 from sbi_core.pipeline.predictive import posterior_predictive
@@ -15,5 +16,6 @@ from sbi_core.pipeline.simulate import collect, simulate
 from sbi_core.pipeline.train import train
 
 __all__ = [
-    "simulate", "collect", "observe", "train", "sample", "diagnose", "plot_posterior", "posterior_predictive", "report",
+    "simulate", "collect", "observe", "train", "sample", "diagnose", "plot_posterior", "posterior_predictive",
+    "pyhf_limits", "upper_limit", "report",
 ]

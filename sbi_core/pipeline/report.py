@@ -18,12 +18,15 @@ def report(
     estimator_metadata: list[str],
     calibrations: list[str],
     predictive_checks: list[str],
+    limits: list[str],
     plots: list[str],
     summary: str,
     html_report: str,
 ) -> None:
     """Collects the analysis's metadata and diagnostics into summary.json and report.html."""
-    numbers = summarize(analysis, name, simulation_metadata, estimator_metadata, calibrations, predictive_checks)
+    numbers = summarize(
+        analysis, name, simulation_metadata, estimator_metadata, calibrations, predictive_checks, limits
+    )
     write_json(summary, numbers)
     with atomic_path(html_report) as tmp:
         tmp.write_text(_render(numbers, plots))
@@ -36,9 +39,10 @@ def summarize(
     estimator_metadata: list[str],
     calibrations: list[str],
     predictive_checks: list[str] = (),
+    limits: list[str] = (),
 ) -> dict:
     """The key numbers of an analysis: simulations; per method training, calibration verdicts,
-    C2ST, predictive checks and the seconds each diagnostic took."""
+    C2ST, predictive checks and the seconds each diagnostic took; CLs upper limits beside pyhf's."""
     simulations = {}
     for path in simulation_metadata:
         meta = read_json(path)
@@ -78,12 +82,26 @@ def summarize(
                 "total": calibration["seconds"]["total"] + sum(c["seconds"] for c in method_checks.values()),
             },
         }
+    upper_limits = {}
+    for path in limits:
+        result = read_json(path)
+        upper_limits[result["method"]] = {
+            observation: {
+                "observed": r["ours"]["observed_limit"],
+                "expected": r["ours"]["expected_limits"],
+                "pyhf_observed": r["pyhf"]["observed_limit"],
+                "pyhf_expected": r["pyhf"]["expected_limits"],
+                "relative_difference": r["relative_difference"],
+            }
+            for observation, r in result["limits"].items()
+        }
     return {
         "analysis": name,
         "task": analysis["task"],
         "seed": analysis["seed"],
         "simulations": simulations,
         "methods": methods,
+        "upper_limits": upper_limits,
         "provenance": provenance(analysis, analysis["seed"]),
     }
 
@@ -125,6 +143,32 @@ def _timing_rows(methods: dict) -> str:
     return f"<tr><th>method</th><th>training</th>{header}</tr>{''.join(rows)}"
 
 
+def _limit_rows(upper_limits: dict) -> str:
+    rows = [
+        f"<tr><th>{method.upper()}</th>"
+        + _cells(
+            observation,
+            f"{r['observed']:.3f}",
+            f"{r['expected'][2]:.3f} [{r['expected'][1]:.3f}, {r['expected'][3]:.3f}]",
+            f"{r['pyhf_observed']:.3f}",
+            f"{r['pyhf_expected'][2]:.3f} [{r['pyhf_expected'][1]:.3f}, {r['pyhf_expected'][3]:.3f}]",
+            f"{r['relative_difference']['observed']:+.1%} / {r['relative_difference']['expected_median']:+.1%}",
+        )
+        + "</tr>"
+        for method, observations in upper_limits.items()
+        for observation, r in observations.items()
+    ]
+    if not rows:
+        return ""
+    return (
+        "<h2>CLs upper limits on the POI</h2><p>From each likelihood or ratio estimator by the asymptotic "
+        "formulae (q̃<sub>μ</sub>), beside pyhf.infer on the same workspace and data; expected: median "
+        "[−1σ, +1σ].</p><table><tr><th>method</th><th>observation</th><th>observed</th><th>expected</th>"
+        "<th>pyhf observed</th><th>pyhf expected</th><th>difference (obs. / exp.)</th></tr>"
+        + "".join(rows) + "</table>"
+    )
+
+
 def _render(numbers: dict, plots: list[str]) -> str:
     methods = numbers["methods"]
     budget = next(iter(methods.values()), {"num_simulations": 0, "num_samples": 0})
@@ -163,6 +207,7 @@ C2ST: classifier accuracy between posterior and reference samples (0.5 is indist
 standard error. PPC: predictive p-value of the observation's distance from the posterior predictive mean.</p>
 <table><tr><th>method</th><th>SBC min KS p / χ² p</th><th>SBC log-density KS p</th><th>HPD coverage</th>
 <th>TARP</th><th>C2ST</th><th>PPC p</th></tr>{_verdict_rows(methods)}</table>
+{_limit_rows(numbers.get("upper_limits", {}))}
 <h2>Time per method (seconds)</h2>
 <table>{_timing_rows(methods)}</table>
 <h2>Plots</h2>{figures}
@@ -182,6 +227,8 @@ def _caption(path: str) -> str:
         return f"Expected coverage of {method}'s HPD regions with the binomial band"
     if p.name == "tarp.png":
         return f"TARP expected coverage probability of {method} with its bootstrap band"
+    if p.parent.name == "limits":
+        return f"CLs scan of {p.stem.upper()} beside pyhf's"
     if p.name.startswith("ppc_"):
         return f"Posterior predictive check of {method} for {p.stem.removeprefix('ppc_')}"
     return f"Posterior pair plot of {method} for {p.stem.removeprefix('pair_')}"

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from sbi_core.pipeline.limits import LIMIT_METHODS
+
 
 wildcard_constraints:
     analysis=r"[A-Za-z0-9_.-]+",
@@ -36,19 +38,22 @@ def simulation_sources(wildcards):
     )
 
 
+def observation_files(wildcards):
+    return expand(
+        "results/{analysis}/observations/{obs}.npz",
+        analysis=wildcards.analysis,
+        obs=observation_names(wildcards.analysis),
+    )
+
+
 def method_observation_files(wildcards):
-    names = observation_names(wildcards.analysis)
     return {
-        "observations": expand(
-            "results/{analysis}/observations/{obs}.npz",
-            analysis=wildcards.analysis,
-            obs=names,
-        ),
+        "observations": observation_files(wildcards),
         "posteriors": expand(
             "results/{analysis}/posteriors/{method}/{obs}.nc",
             analysis=wildcards.analysis,
             method=wildcards.method,
-            obs=names,
+            obs=observation_names(wildcards.analysis),
         ),
     }
 
@@ -58,6 +63,14 @@ def has_predictive_checks(analysis):
     settings = config["analyses"][analysis]
     has_simulator = settings["task"] != "custom" or "simulator" in settings
     return has_simulator and settings["diagnostics"]["ppc_num_simulations"] > 0
+
+
+def limit_methods(analysis):
+    """Likelihood and ratio estimators of a histfactory analysis get CLs upper limits."""
+    settings = config["analyses"][analysis]
+    if settings["task"] != "histfactory" or not settings["upper_limit"]["activate"]:
+        return []
+    return [m for m in settings["methods"] if m in LIMIT_METHODS]
 
 
 def report_inputs(wildcards):
@@ -84,8 +97,18 @@ def report_inputs(wildcards):
             method=methods if checks else [],
             obs=observations,
         ),
+        "limits": expand(
+            "{prefix}/limits/{method}.json",
+            prefix=prefix,
+            method=limit_methods(analysis),
+        ),
         "plots": expand(
             "{prefix}/estimators/{method}_loss.png", prefix=prefix, method=methods
+        )
+        + expand(
+            "{prefix}/limits/{method}.png",
+            prefix=prefix,
+            method=limit_methods(analysis),
         )
         + expand(
             "{prefix}/diagnostics/{method}/{plot}.png",

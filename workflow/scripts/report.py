@@ -10,6 +10,7 @@ report(
     list(snakemake.input.estimator_metadata),
     list(snakemake.input.calibrations),
     list(snakemake.input.predictive_checks),
+    list(snakemake.input.limits),
     list(snakemake.input.plots),
     snakemake.output.summary,
     snakemake.output.html,
