@@ -179,3 +179,54 @@ def test_duplicate_observation_names(tiny_analysis):
     analysis["observations"] = analysis["observations"] * 2
     with pytest.raises(ConfigError, match=r"observations: names must be unique"):
         validated(analysis)
+
+
+def _histfactory(**changes) -> dict:
+    analysis = {
+        "task": "histfactory",
+        "histfactory": {"workspace": "config/workspaces/simple.json"},
+        "simulations": {"train": 100, "test": 10},
+        "methods": ["npe"],
+        "observations": [{"name": "observed", "from_workspace": True}],
+        "diagnostics": {"num_simulations": 10},
+    }
+    analysis.update(changes)
+    return analysis
+
+
+def test_histfactory_analysis_is_valid(monkeypatch, repo):
+    monkeypatch.chdir(repo)
+    analysis = validated(_histfactory())
+    assert analysis["histfactory"]["data"] == "main" and analysis["upper_limit"]["level"] == 0.05
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"histfactory": {"workspace": "missing.json"}}, r"histfactory\.workspace: .*missing\.json"),
+        ({"histfactory": {"workspace": "config/workspaces/simple.json", "parameters": ["uncorr_bkguncrt"]}},
+         r"demo\.upper_limit: needs the POI 'mu'"),
+        ({"histfactory": {"workspace": "config/workspaces/simple.json", "parameters": ["nope"]}},
+         r"histfactory\.parameters\[0\]: .* has no parameter 'nope'"),
+        ({"parameter_names": ["a", "b", "c"]}, r"demo\.parameter_names: a histfactory task takes"),
+        ({"histfactory": {"workspace": "config/workspaces/simple.json", "data": "aux"}}, r"histfactory\.data"),
+    ],
+)
+def test_bad_histfactory_config(monkeypatch, repo, changes, message):
+    monkeypatch.chdir(repo)
+    with pytest.raises(ConfigError, match=message):
+        validated(_histfactory(**changes))
+
+
+def test_workspace_observation_needs_a_histfactory_task(tiny_analysis):
+    broken = copy.deepcopy(tiny_analysis)
+    broken["observations"] = [{"name": "o", "from_workspace": True}]
+    with pytest.raises(ConfigError, match=r"observations\[0\]\.from_workspace: only a histfactory task"):
+        validated(broken)
+
+
+def test_malformed_workspace_is_refused_with_pyhf_message(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text('{"channels": [], "measurements": [], "version": "1.0.0"}')
+    with pytest.raises(ConfigError, match=r"histfactory\.workspace: .*bad\.json"):
+        validated(_histfactory(histfactory={"workspace": "bad.json"}))
