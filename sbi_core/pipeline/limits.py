@@ -46,8 +46,9 @@ def limit_scan(analysis: dict, prior: torch.distributions.Distribution, poi_inde
     """The POI values scanned: ``upper_limit.scan`` ``[low, high, n]``, else the POI's prior range in 41 points."""
     scan = analysis["upper_limit"].get("scan")
     if scan is None:
-        low, high = support_bounds(prior, prior.event_shape[0])
-        scan = [float(low[poi_index]), float(high[poi_index]), DEFAULT_SCAN_POINTS]
+        low, high = (float(bound[poi_index]) for bound in support_bounds(prior, prior.event_shape[0]))
+        # A uniform prior's support excludes its upper bound; stay a hair inside it.
+        scan = [low, high - 1e-5 * (high - low), DEFAULT_SCAN_POINTS]
     return np.linspace(scan[0], scan[1], int(scan[2]))
 
 
