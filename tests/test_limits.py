@@ -415,3 +415,14 @@ def test_pyhf_upper_limit_refuses_bad_input() -> None:
         pyhf_upper_limit(model, SCAN, level=1.0)
     with pytest.raises(ValueError, match="data"):
         pyhf_upper_limit(model, SCAN, data=[1.0, 2.0, 3.0])
+
+
+def test_default_scan_stays_inside_the_poi_prior_support():
+    """Without upper_limit.scan the workflow scans the POI's prior range, whose upper bound a uniform excludes."""
+    from sbi_core.pipeline.limits import limit_scan
+
+    model, prior = _simple("main")
+    scan = limit_scan({"upper_limit": {}}, prior, 0)
+    assert len(scan) == 41 and scan[0] == 0.0 and 9.999 < scan[-1] < 10.0
+    theta = torch.tensor([[float(scan[-1]), 1.0, 1.0]])
+    assert bool(prior.support.check(theta).all())
