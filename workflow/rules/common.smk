@@ -13,6 +13,16 @@ wildcard_constraints:
     obs=r"[A-Za-z0-9_.-]+",
 
 
+# Light rules run on the submitting machine, not as cluster jobs.
+localrules:
+    all,
+    merge_simulations,
+    observe,
+    plot_posterior,
+    pyhf_limits,
+    report,
+
+
 ANALYSIS = lookup(dpath="analyses/{analysis}", within=config)
 
 
