@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Sequence
 from pathlib import Path
 
 from sbi_core.io import atomic_path, provenance, read_json, write_json
@@ -38,8 +39,8 @@ def summarize(
     simulation_metadata: list[str],
     estimator_metadata: list[str],
     calibrations: list[str],
-    predictive_checks: list[str] = (),
-    limits: list[str] = (),
+    predictive_checks: Sequence[str] = (),
+    limits: Sequence[str] = (),
 ) -> dict:
     """The key numbers of an analysis: simulations; per method training, calibration verdicts,
     C2ST, predictive checks and the seconds each diagnostic took; CLs upper limits beside pyhf's."""
