@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORES ?= all
 
-.PHONY: run test dry-run lint clean
+.PHONY: run test verify dry-run lint clean
 
 $(STAMP): pyproject.toml envs/requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml envs/requirements.lock
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
+
+# Rerun every reference analysis in config/analyses/ (those with a <name>.expected.yaml)
+# from scratch and print a pass/fail table against the stored numbers; exit 1 if any differ.
+verify: $(STAMP)
+	$(BIN)/sbi-core verify --rerun --cores $(CORES) $(wildcard config/analyses/*.expected.yaml)
 
 dry-run: $(STAMP)
 	$(BIN)/snakemake -n --cores $(CORES) --configfile config/config.yaml

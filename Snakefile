@@ -1,6 +1,14 @@
 """sbi_core workflow: simulate -> train -> sample -> diagnose -> report, per analysis."""
 
+import os
+import shlex
+import sys
+
 from sbi_core.config import validate_config
+
+# Jobs (local or submitted to SLURM, which passes the environment on) record the
+# command line the user typed, not their own script's, in every artifact's provenance.
+os.environ.setdefault("SBI_CORE_COMMAND", shlex.join(sys.argv))
 
 
 configfile: "config/config.yaml"

@@ -1,4 +1,4 @@
-"""The `sbi-core` command: check a config, list the built-in tasks, inspect an estimator.
+"""The `sbi-core` command: check a config, list the built-in tasks, inspect an estimator, verify.
 
 The workflow itself runs through Snakemake (`make run`, or `snakemake --cores N`);
 this command gives the same checks and artifact readers without it.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from sbi_core.errors import ArtifactError, ConfigError
 
 __all__ = ["main"]
 
-DEFAULT_SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,9 +34,24 @@ def main(argv: list[str] | None = None) -> int:
     inspect = commands.add_parser("inspect", help="print a saved estimator's hyperparameters")
     inspect.add_argument("estimator")
 
-    args = parser.parse_args(argv)
+    verify = commands.add_parser(
+        "verify",
+        help="compare reference analyses' results with their stored numbers (exit 1 if any differ)",
+        description="Prints a pass/fail table per reference analysis; extra arguments after `--` go to snakemake.",
+    )
+    verify.add_argument("expected", nargs="+", help="config/analyses/<name>.expected.yaml files")
+    verify.add_argument("--rerun", action="store_true", help="rerun each analysis from scratch first (snakemake --forceall)")
+    verify.add_argument("--cores", default="all", help="snakemake --cores for --rerun (default: all)")
+    verify.add_argument("--directory", default=".", help="folder holding results/ (default: the current one)")
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    args.snakemake_args = argv[split + 1 :]
+    if args.snakemake_args and args.command != "verify":
+        parser.error(f"arguments after `--` are for `verify` only, got {args.snakemake_args}")
     try:
-        return {"validate": _validate, "tasks": _tasks, "inspect": _inspect}[args.command](args)
+        return {"validate": _validate, "tasks": _tasks, "inspect": _inspect, "verify": _verify}[args.command](args)
     except (ConfigError, ArtifactError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -65,6 +82,36 @@ def _inspect(args: argparse.Namespace) -> int:
     _, hyperparameters = load_state(args.estimator)
     print(json.dumps(hyperparameters, indent=2))
     return 0
+
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from sbi_core.io import read_json
+    from sbi_core.verify import format_table, load_expected, verify_analysis, write_verification
+
+    references = [load_expected(path) for path in args.expected]  # every file is checked before any run
+    all_passed = True
+    for expected in references:
+        results_dir = Path(args.directory) / "results" / expected.analysis
+        if args.rerun:
+            command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+                       "--directory", str(args.directory), "--cores", str(args.cores), "--forceall",
+                       "--configfile", str(expected.config), *args.snakemake_args]
+            print("rerunning:", " ".join(command), flush=True)
+            if subprocess.run(command).returncode != 0:
+                print(f"{expected.analysis}: the rerun failed; nothing to compare", file=sys.stderr)
+                all_passed = False
+                continue
+        summary_path = results_dir / "summary.json"
+        if not summary_path.is_file():
+            print(f"{expected.analysis}: {summary_path} does not exist; run the analysis (or pass --rerun)", file=sys.stderr)
+            all_passed = False
+            continue
+        results = verify_analysis(read_json(summary_path), expected)
+        write_verification(results_dir / "verify.json", expected, summary_path, results)
+        print(format_table(f"{expected.analysis}: {summary_path} against {expected.path}", results), flush=True)
+        all_passed &= all(r.passed for r in results)
+    return 0 if all_passed else 1
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from sbi_core.tasks.histfactory import build_histfactory
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.tasks import Task, build_task
 
-__all__ = ["load_config", "validate_config", "check_analysis", "simulator_output_shape"]
+__all__ = ["load_config", "check_schema", "validate_config", "check_analysis", "simulator_output_shape"]
 
 
 def _with_defaults(validator_class: type) -> type:
@@ -65,17 +65,26 @@ def validate_config(config: dict, schema_path: str | Path, check_files: bool = T
     Returns:
         The same config, with defaults filled in.
     """
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = jsonschema.exceptions.best_match(errors)
-        expected = _expected(error)
-        raise ConfigError(f"{_dotted(error.absolute_path)}: {error.message}{expected}")
+    check_schema(config, schema_path)
     if check_files:
         for name, analysis in config["analyses"].items():
             check_analysis(analysis, f"analyses.{name}")
     return config
+
+
+def check_schema(data: dict, schema_path: str | Path, where: str = "") -> dict:
+    """Validates `data` against a YAML JSON schema, filling in defaults in place.
+
+    Raises:
+        ConfigError: naming the dotted key (after `where`), the problem and what was expected.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(f"{where}{_dotted(error.absolute_path)}: {error.message}{_expected(error)}")
+    return data
 
 
 def _expected(error: jsonschema.ValidationError) -> str:

@@ -9,11 +9,13 @@ load with ``torch.load(weights_only=True)``: no pickled code.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
 import pickle
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -32,6 +34,8 @@ __all__ = [
     "atomic_path",
     "write_json",
     "read_json",
+    "save_arrays",
+    "read_provenance",
     "save_simulations",
     "load_simulations",
     "npz_array_shapes",
@@ -47,9 +51,15 @@ _PACKAGES = ("sbi_core", "torch", "sbi", "zuko", "numpy", "scipy", "arviz", "sna
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yields a temporary path beside `path`; renames it to `path` on success only."""
+    """Yields a temporary path beside `path`; renames it to `path` on success only.
+
+    A job killed mid-write (SIGKILL skips the clean-up) leaves only a hidden
+    temporary, never a truncated `path`; the next write of `path` removes it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp{glob.escape(path.suffix)}"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     try:
@@ -74,11 +84,33 @@ def read_json(path: str | Path) -> Any:
         raise ArtifactError(f"{path}: could not read JSON: {error}") from error
 
 
-def save_simulations(path: str | Path, theta: np.ndarray, x: np.ndarray) -> None:
-    """Saves simulations as float32 arrays `theta` [N, d] and `x` [N, ...]."""
+def save_arrays(path: str | Path, arrays: dict[str, Any], provenance: dict | None = None) -> None:
+    """Saves arrays as .npz; `provenance` goes in as the JSON string array ``provenance``.
+
+    Plain numpy arrays only: the file loads with ``np.load`` (``allow_pickle=False``).
+    """
+    entries = {key: np.asarray(value) for key, value in arrays.items()}
+    if provenance is not None:
+        entries["provenance"] = np.array(json.dumps(provenance))
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, theta=np.asarray(theta, np.float32), x=np.asarray(x, np.float32))
+            np.savez(f, **entries)
+
+
+def read_provenance(path: str | Path) -> dict | None:
+    """The provenance stored in a .npz or .pt artifact (None if it has none)."""
+    path = Path(path)
+    if path.suffix == ".pt":
+        record = torch.load(path, map_location="cpu", weights_only=True).get("provenance")
+    else:
+        with np.load(path) as data:
+            record = str(data["provenance"]) if "provenance" in data.files else None
+    return json.loads(record) if record is not None else None
+
+
+def save_simulations(path: str | Path, theta: np.ndarray, x: np.ndarray, provenance: dict | None = None) -> None:
+    """Saves simulations as float32 arrays `theta` [N, d] and `x` [N, ...]."""
+    save_arrays(path, {"theta": np.asarray(theta, np.float32), "x": np.asarray(x, np.float32)}, provenance)
 
 
 def load_simulations(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -138,9 +170,13 @@ def read_array(path: str | Path) -> np.ndarray:
     return np.asarray(array, dtype=np.float32)
 
 
-def save_state(path: str | Path, state_dict: dict[str, torch.Tensor], hyperparameters: dict) -> None:
-    """Saves a network as its state dict plus JSON hyperparameters (no pickled objects)."""
+def save_state(
+    path: str | Path, state_dict: dict[str, torch.Tensor], hyperparameters: dict, provenance: dict | None = None
+) -> None:
+    """Saves a network as its state dict plus JSON hyperparameters and provenance (no pickled objects)."""
     payload = {"state_dict": state_dict, "hyperparameters": json.dumps(hyperparameters)}
+    if provenance is not None:
+        payload["provenance"] = json.dumps(provenance)
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -171,7 +207,7 @@ def provenance(config: dict, seed: int) -> dict:
         "packages": versions,
         "python": platform.python_version(),
         "git_commit": _git_commit(),
-        "command": " ".join(sys.argv),
+        "command": os.environ.get("SBI_CORE_COMMAND") or shlex.join(sys.argv),  # set by the Snakefile
     }
 
 

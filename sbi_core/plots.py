@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import matplotlib
 
@@ -23,6 +22,7 @@ from numpy.typing import NDArray  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from sbi_core.diagnostics.sbc import sbc_rank_histogram  # noqa: E402
+from sbi_core.io import atomic_path  # noqa: E402
 
 __all__ = [
     "plot_pair", "plot_sbc_ranks", "plot_loss", "plot_calibration_curve", "plot_posterior_predictive", "plot_cls_scan",
@@ -38,10 +38,9 @@ _TRUTH_COLOR = "black"
 
 
 def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=_DPI, format="png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=_DPI, format="png")
 
 
 def _check_names(parameter_names: Sequence[str], dim: int) -> list[str]:

@@ -1,12 +1,17 @@
-"""Shared fixtures: the repository root, a tiny analysis config, and a user simulator module."""
+"""Shared fixtures: the repository root, tiny analysis configs, a user simulator module,
+and one reference run of the tiny workflow that several tests compare against."""
 
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sbi_core.config import validate_config
 
@@ -70,3 +75,63 @@ def user_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     return "usersim:simulate"
+
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+# One torch thread per job in every run that is compared number for number, so
+# that sums are taken in the same order on any core count and under SLURM.
+SAME_THREADS = ("--max-threads", "1")
+TINY_WORKFLOW = "tiny"
+TINY_WORKFLOW_CONFIG = {
+    "targets": [TINY_WORKFLOW],
+    "analyses": {
+        TINY_WORKFLOW: {
+            "task": "gaussian_linear",
+            "seed": 5,
+            "simulations": {"train": 400, "test": 20},
+            "methods": ["npe", "nre"],
+            "observations": [{"name": "o1", "theta": [0.1] * 10}],
+            "training": TINY_TRAINING,
+            "sampling": {"num_samples": 50, "num_chains": 10, "warmup_steps": 20},
+            "diagnostics": {"num_simulations": 20, "num_samples": 20, "c2st_num_samples": 50,
+                            "ppc_num_simulations": 20},
+        }
+    },
+}
+
+
+def snakemake_command(folder: Path, *options: str) -> list[str]:
+    """Runs the tiny workflow config (written into `folder`) with `options`, at most 10 minutes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(yaml.safe_dump(TINY_WORKFLOW_CONFIG))
+    return ["timeout", "-k", "30", "600", *SNAKEMAKE, "--directory", str(folder),
+            "--configfile", str(folder / "config.yaml"), *options]
+
+
+def workflow_env() -> dict[str, str]:
+    """The environment of a workflow run: this venv first on PATH, one BLAS thread."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "USER": os.environ.get("USER", "root"),
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def run_tiny_workflow(folder: Path, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run(snakemake_command(folder, *options), capture_output=True, text=True,
+                          env=workflow_env(), cwd=folder)
+
+
+def summary_numbers(summary: dict) -> dict:
+    """Everything in a summary.json but timings and provenance: what must reproduce exactly."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if "seconds" not in k and k != "provenance"}
+        return value
+    return strip(summary)
+
+
+@pytest.fixture(scope="session")
+def tiny_reference_run(tmp_path_factory) -> Path:
+    """The tiny workflow run once, locally, uninterrupted: results/<TINY_WORKFLOW>/ inside."""
+    folder = tmp_path_factory.mktemp("reference-run")
+    result = run_tiny_workflow(folder, "--cores", "2", *SAME_THREADS)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return folder

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +20,25 @@ def test_interrupted_write_leaves_nothing_behind(tmp_path):
             tmp.write_text('{"half": ')
             raise RuntimeError("killed")
     assert not target.exists() and list(target.parent.iterdir()) == []
+
+
+def test_a_writer_killed_mid_write_leaves_no_artifact_and_the_next_write_cleans_up(tmp_path):
+    target = tmp_path / "estimator.pt"
+    writer = (
+        "import os, signal, sys\n"
+        "from sbi_core.io import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    tmp.write_bytes(b'half an estimator')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", writer, str(target)])
+    assert killed.returncode == -9
+    assert not target.exists()
+    (leftover,) = tmp_path.iterdir()  # SIGKILL skips the clean-up: a hidden temporary stays
+    assert leftover.name.startswith(".estimator.") and leftover.name.endswith(".tmp.pt")
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"whole")
+    assert [p.name for p in tmp_path.iterdir()] == ["estimator.pt"] and target.read_bytes() == b"whole"
 
 
 def test_atomic_write_replaces_the_target(tmp_path):

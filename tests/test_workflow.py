@@ -16,9 +16,8 @@ import yaml
 
 from sbi_core.diagnostics import VERDICTS
 from sbi_core.estimators import load_estimator
-from tests.conftest import REPO, TINY_TRAINING
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+from sbi_core.seeding import derive_seed
+from tests.conftest import REPO, SNAKEMAKE, TINY_TRAINING
 
 USER_SIMULATOR = '''
 import torch
@@ -242,6 +241,27 @@ def test_dry_run_shows_the_whole_default_dag(tmp_path):
         assert f"\n{rule} " in result.stdout, rule
 
 
+def test_slurm_profile_dry_run_requests_a_gpu_for_training_only(tmp_path):
+    result = subprocess.run(
+        [*SNAKEMAKE, "-n", "--profile", str(REPO / "workflow/profiles/slurm"), "--directory", str(tmp_path),
+         "--configfile", str(REPO / "config/config.yaml")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = [block for block in result.stdout.split("\nrule ")[1:] if not block.startswith("all:")]
+    resources = {}
+    for block in jobs:
+        rule = block.split(":", 1)[0]
+        line = next(line for line in block.splitlines() if line.strip().startswith("resources:"))
+        resources.setdefault(rule, []).append(line)
+    assert len(resources["train"]) == 3  # NPE, NLE, NRE
+    for rule, lines in resources.items():
+        for line in lines:
+            assert ("gpu=1, gpu_model=a100" in line) == (rule == "train"), (rule, line)
+            assert "slurm_partition=debug" in line, (rule, line)
+    assert all("mem_mb=8000" in line and "runtime=240" in line for line in resources["diagnose"])
+
+
 def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config["analyses"]["gaussian_linear"]["simulations"]["train"] = -1
@@ -253,3 +273,56 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "analyses.gaussian_linear.simulations.train: -1 is less than the minimum of 1" in result.stderr
     assert not (tmp_path / "results").exists()
+
+
+FLAKY_SIMULATOR = '''
+from pathlib import Path
+
+import torch
+
+def simulate(theta):
+    """Fails the first time a shard is simulated (the config check's 2-row probe aside)."""
+    if len(theta) > 2:
+        attempts = Path("attempts.txt")
+        attempt = len(attempts.read_text().splitlines()) + 1 if attempts.exists() else 1
+        attempts.write_text("attempt\\n" * attempt)
+        if attempt == 1:
+            raise RuntimeError("worker node lost")
+    return theta + 0.1 * torch.randn_like(theta)
+'''
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_failing_shard_is_retried_then_named_with_its_seed(tmp_path, retries):
+    (tmp_path / "flaky.py").write_text(FLAKY_SIMULATOR)
+    config = {
+        "simulate_retries": retries,
+        "analyses": {"flaky": {
+            "task": "custom", "simulator": "flaky:simulate", "seed": 9,
+            "prior": {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]},
+            "simulations": {"train": 50, "test": 10, "shards": 1},
+            "methods": ["npe"], "observations": [{"name": "o", "theta": [0.0, 0.0]}],
+            "diagnostics": {"num_simulations": 10},
+        }},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {"PYTHONPATH": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "1",
+         "results/flaky/simulations/train.npz"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    attempts = (tmp_path / "attempts.txt").read_text().count("attempt")
+    if retries:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "Trying to restart job" in result.stderr
+        assert attempts == 2 and np.load(tmp_path / "results/flaky/simulations/train.npz")["theta"].shape == (50, 2)
+    else:
+        assert result.returncode != 0 and attempts == 1
+        log = (tmp_path / "results/flaky/logs/simulate/train_0.log").read_text()
+        shard_seed = derive_seed(9, "simulate", "train", 0)
+        assert f"simulate train shard 1/1 failed (analysis seed 9, shard seed {shard_seed}, rows 0..49)" in log
+        assert "worker node lost" in log
+        assert not (tmp_path / "results/flaky/simulations").exists() or not list(
+            (tmp_path / "results/flaky/simulations").rglob("*.npz")
+        )

@@ -84,9 +84,9 @@ def train_estimator(
     return network.cpu(), hyperparameters, history
 
 
-def save_estimator(path: str | Path, network: nn.Module, hyperparameters: dict) -> None:
-    """Saves the state dict and hyperparameters (loads with ``weights_only=True``)."""
-    save_state(path, network.state_dict(), hyperparameters)
+def save_estimator(path: str | Path, network: nn.Module, hyperparameters: dict, provenance: dict | None = None) -> None:
+    """Saves the state dict, hyperparameters and provenance (loads with ``weights_only=True``)."""
+    save_state(path, network.state_dict(), hyperparameters, provenance)
 
 
 def load_estimator(path: str | Path) -> tuple[nn.Module, dict]:

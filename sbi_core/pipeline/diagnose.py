@@ -11,7 +11,7 @@ import torch
 
 from sbi_core.diagnostics import c2st, calibrate, tarp_uniform_references
 from sbi_core.diagnostics.calibration import timed
-from sbi_core.io import atomic_path, load_simulations, provenance, read_array, write_json
+from sbi_core.io import load_simulations, provenance, read_array, save_arrays, write_json
 from sbi_core.pipeline.common import load_posterior, read_posterior_samples
 from sbi_core.pipeline.observe import load_observation
 from sbi_core.plots import plot_calibration_curve, plot_sbc_ranks
@@ -74,14 +74,16 @@ def diagnose(
     with timed(seconds, "c2st"):
         c2st_results = _c2st_per_observation(analysis, method, task, observations, posteriors)
 
-    with atomic_path(ranks) as tmp, open(tmp, "wb") as f:
-        np.savez(
-            f,
-            ranks=result.parameter_ranks,
-            log_density_ranks=result.log_density_ranks,
-            hpd_credibility=result.hpd_credibility,
-            num_samples=num_samples,
-        )
+    save_arrays(
+        ranks,
+        {
+            "ranks": result.parameter_ranks,
+            "log_density_ranks": result.log_density_ranks,
+            "hpd_credibility": result.hpd_credibility,
+            "num_samples": num_samples,
+        },
+        provenance(analysis, analysis["seed"]),
+    )
     title = f"{name}: {method.upper()}, {num_simulations} test simulations x {num_samples} samples"
     plot_sbc_ranks(
         np.concatenate([result.parameter_ranks, result.log_density_ranks[:, None]], axis=1),

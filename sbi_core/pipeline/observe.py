@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sbi_core.io import atomic_path, read_array
+from sbi_core.io import provenance, read_array, save_arrays
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.simulation import simulate_at
 from sbi_core.tasks import build_task
@@ -38,9 +38,7 @@ def observe(analysis: dict, name: str, observation_name: str, output: str) -> No
         num = analysis["diagnostics"]["c2st_num_samples"]
         samples = task.reference_posterior(torch.as_tensor(arrays["x_o"]), num)
         arrays["reference_samples"] = samples.numpy().astype(np.float32)
-    with atomic_path(output) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+    save_arrays(output, arrays, provenance(analysis, analysis["seed"]))
 
 
 def load_observation(path: str) -> dict[str, np.ndarray]:

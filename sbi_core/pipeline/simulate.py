@@ -20,7 +20,7 @@ def simulate(analysis: dict, name: str, split: str, shard: int, output: str) -> 
     theta, x = simulate_shard(
         task, simulations[split], simulations["shards"], shard, analysis["seed"], split
     )
-    save_simulations(output, theta, x)
+    save_simulations(output, theta, x, provenance(analysis, analysis["seed"]))
     log.info("%s: simulated %d rows for %s shard %d", name, len(theta), split, shard)
 
 
@@ -30,7 +30,8 @@ def collect(analysis: dict, name: str, split: str, inputs: list[str], output: st
     theta, x, counts = collect_simulations(
         inputs, analysis["simulations"]["max_invalid_fraction"], label
     )
-    save_simulations(output, theta, x)
+    record = provenance(analysis, analysis["seed"])
+    save_simulations(output, theta, x, record)
     source = analysis["simulations"][split]
     write_json(
         metadata,
@@ -43,7 +44,7 @@ def collect(analysis: dict, name: str, split: str, inputs: list[str], output: st
             **counts,
             "theta_shape": list(theta.shape),
             "x_shape": list(x.shape),
-            "provenance": provenance(analysis, analysis["seed"]),
+            "provenance": record,
         },
     )
     log.info("%s: %s split has %d valid rows (%d invalid dropped)", name, split, counts["num_valid"], counts["num_invalid"])

@@ -41,7 +41,8 @@ def train(
     )
     seconds = time.perf_counter() - start
     hyperparameters.update(task=analysis["task"], parameter_names=list(task.parameter_names))
-    save_estimator(estimator, network, hyperparameters)
+    record = provenance(analysis, analysis["seed"])
+    save_estimator(estimator, network, hyperparameters, record)
     write_json(
         metadata,
         {
@@ -53,7 +54,7 @@ def train(
             "epochs_trained": losses["epochs_trained"],
             "best_validation_loss": losses["best_validation_loss"],
             "training_seconds": seconds,
-            "provenance": provenance(analysis, analysis["seed"]),
+            "provenance": record,
         },
     )
     _write_history(history, losses)

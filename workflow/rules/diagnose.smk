@@ -28,6 +28,10 @@ rule diagnose:
         "results/{analysis}/benchmarks/diagnose/{method}.tsv"
     conda:
         "../../envs/sbi.yaml"
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=240,
     params:
         analysis=ANALYSIS,
     script:
@@ -75,6 +79,10 @@ rule posterior_predictive:
         "results/{analysis}/benchmarks/posterior_predictive/{method}_{obs}.tsv"
     conda:
         "../../envs/sbi.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         analysis=ANALYSIS,
     script:

@@ -35,6 +35,10 @@ rule upper_limit:
         "results/{analysis}/benchmarks/limits/{method}.tsv"
     conda:
         "../../envs/sbi.yaml"
+    threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=120,
     params:
         analysis=ANALYSIS,
     script:

@@ -11,6 +11,10 @@ rule sample:
         "results/{analysis}/benchmarks/sample/{method}_{obs}.tsv"
     conda:
         "../../envs/sbi.yaml"
+    threads: 4
+    resources:
+        mem_mb=4000,
+        runtime=120,
     params:
         analysis=ANALYSIS,
     script:

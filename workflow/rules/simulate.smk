@@ -6,8 +6,13 @@ rule simulate:
         "results/{analysis}/logs/simulate/{split}_{shard}.log",
     benchmark:
         "results/{analysis}/benchmarks/simulate/{split}_{shard}.tsv"
+    retries: config["simulate_retries"]
     conda:
         "../../envs/sbi.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
     params:
         analysis=ANALYSIS,
     script:

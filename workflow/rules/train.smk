@@ -17,6 +17,10 @@ rule train:
         "results/{analysis}/benchmarks/train/{method}.tsv"
     conda:
         "../../envs/sbi.yaml"
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=240,
     params:
         analysis=ANALYSIS,
     script:

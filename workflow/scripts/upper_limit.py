@@ -1,6 +1,6 @@
-from sbi_core.logs import log_to
+from sbi_core.job import start_job
 
-log_to(snakemake.log[0])
+start_job(snakemake.log[0], snakemake.threads)
 from sbi_core.pipeline import upper_limit
 
 upper_limit(
