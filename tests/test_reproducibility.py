@@ -81,6 +81,7 @@ def test_a_rerun_reproduces_every_number_exactly(tiny_reference_run, tmp_path):
     )
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert f"{len(checks)} of {len(checks)} checks pass: reproduced" in rerun.stdout
+    assert rerun.stdout.rstrip().endswith("1 of 1 reference analyses reproduced")
     assert len(checks) > 40  # C2ST, SBC, coverage, TARP, PPC and training numbers of both methods
     assert summary_numbers(_summary(tmp_path)) == stored
     _assert_same_arrays(tiny_reference_run, tmp_path)
@@ -103,12 +104,12 @@ def test_verify_says_plainly_which_numbers_do_not_reproduce(tiny_reference_run, 
     result = subprocess.run([*SBI_CORE, "verify", str(expected), "--directory", str(tiny_reference_run)],
                             capture_output=True, text=True)
     assert result.returncode == 1, result.stdout + result.stderr
-    rows = {line.split()[0]: line for line in result.stdout.splitlines()[2:-1]}
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[2:-2]}
     assert rows["methods/npe/c2st/o1/accuracy"].endswith("pass")
     assert "FAIL (off by" in rows["methods/nre/c2st/o1/accuracy"]
     assert "FAIL (differs)" in rows["methods/nre/coverage/verdict"] and verdict in rows["methods/nre/coverage/verdict"]
     assert "FAIL (missing from summary.json)" in rows["methods/nle/c2st/o1/accuracy"]
-    assert result.stdout.rstrip().endswith("1 of 4 checks pass: NOT reproduced")
+    assert result.stdout.splitlines()[-2:] == ["  1 of 4 checks pass: NOT reproduced", "0 of 1 reference analyses reproduced"]
     assert json.loads((tiny_reference_run / "results" / TINY_WORKFLOW / "verify.json").read_text())["passed"] is False
 
 

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from sbi_core.config import load_config, validate_config
+from sbi_core.cli import main
 from sbi_core.errors import ConfigError
 from sbi_core.verify import format_table, load_expected, verify_analysis
 from tests.conftest import REPO, SCHEMA
@@ -87,3 +88,18 @@ def test_the_reference_analyses_are_shipped_with_stored_numbers():
         checked = {tuple(c["metric"].split("/")[1:3]) for c in expected.checks if c["metric"].startswith("methods/")}
         assert {(m, "c2st") for m in analysis["methods"]} <= checked, "every method's C2ST is stored"
     assert {"gaussian_linear", "two_moons"} <= tasks
+
+
+def test_verify_without_results_says_so_and_fails(tmp_path, capsys):
+    path = _write(tmp_path, {"checks": [{"metric": "a", "expected": "x"}]})
+    assert main(["verify", str(path), "--directory", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert f"demo: {tmp_path}/results/demo/summary.json does not exist; run the analysis (or pass --rerun)" in captured.err
+    assert captured.out.strip() == "0 of 1 reference analyses reproduced"
+
+
+def test_verify_refuses_a_malformed_expected_file_before_running_anything(tmp_path, capsys):
+    path = _write(tmp_path, {"checks": [{"metric": "a", "expected": 0.5}]})
+    assert main(["verify", str(path), "--rerun", "--directory", str(tmp_path)]) == 2
+    assert "checks.0.tolerance: required for the number a" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
