@@ -93,8 +93,9 @@ TINY_WORKFLOW_CONFIG = {
             "observations": [{"name": "o1", "theta": [0.1] * 10}],
             "training": TINY_TRAINING,
             "sampling": {"num_samples": 50, "num_chains": 10, "warmup_steps": 20},
+            # no predictive checks: test_workflow covers them; fewer jobs in the four runs of this config
             "diagnostics": {"num_simulations": 20, "num_samples": 20, "c2st_num_samples": 50,
-                            "ppc_num_simulations": 20},
+                            "ppc_num_simulations": 0},
         }
     },
 }

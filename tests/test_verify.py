@@ -103,3 +103,13 @@ def test_verify_refuses_a_malformed_expected_file_before_running_anything(tmp_pa
     assert main(["verify", str(path), "--rerun", "--directory", str(tmp_path)]) == 2
     assert "checks.0.tolerance: required for the number a" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
+
+
+def test_verify_rerun_that_fails_says_so(tmp_path, capsys):
+    path = _write(tmp_path, {"checks": [{"metric": "a", "expected": "x"}]})
+    (tmp_path / "analysis.yaml").write_text(yaml.safe_dump({"analyses": {"demo": {"task": "no_such_task"}}}))
+    assert main(["verify", str(path), "--rerun", "--cores", "1", "--directory", str(tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert "demo: the rerun failed; nothing to compare" in captured.err
+    assert captured.out.splitlines()[0].startswith("rerunning: ") and "--forceall" in captured.out
+    assert captured.out.splitlines()[-1] == "0 of 1 reference analyses reproduced"
