@@ -50,9 +50,8 @@ def test_tiny_analysis_under_slurm_matches_a_local_run(cluster, tiny_reference_r
     small = [f"{rule}:mem_mb=1000" for rule in SLURM_RULES]
     remote = run_tiny_workflow(
         tmp_path, "--profile", str(REPO / "workflow/profiles/slurm"), "--jobs", "4", *SAME_THREADS,
-        "--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "1",
         "--set-resources", *small, "--default-resources", "slurm_partition=debug", "mem_mb=1000", "runtime=30",
-        TARGET,
+        "--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "1", TARGET,
     )
     output = remote.stdout + remote.stderr
     assert remote.returncode == 0, output[-4000:]

@@ -39,8 +39,9 @@ SMALL = {
 
 
 def _tiny_config(folder: Path) -> dict:
-    """Three analyses: a built-in task with NPE and NLE; a user simulator by import path with
-    NaN rows and an observation file; user simulations from files with a reference file."""
+    """Four analyses: a built-in task with NPE and NLE; a user simulator by import path with
+    NaN rows, an observation file and NRE-A, NRE-C, BNRE; a HistFactory workspace with limits;
+    user simulations from files with a reference file."""
     (folder / "usersim.py").write_text(USER_SIMULATOR)
     rng = np.random.default_rng(0)
     np.save(folder / "x_o.npy", np.array([0.2, 0.9, 0.4], dtype=np.float32))
@@ -55,7 +56,7 @@ def _tiny_config(folder: Path) -> dict:
                 "task": "gaussian_linear",
                 "seed": 1,
                 "simulations": {"train": 600, "test": 20, "shards": 2},
-                "methods": ["npe", "nle", "nre"],
+                "methods": ["npe", "nle"],  # NRE end to end: the reference run (tests/conftest.py), tiny_hf
                 "observations": [{"name": "o1", "theta": [0.1] * 10}],
                 **SMALL,
             },
@@ -66,7 +67,7 @@ def _tiny_config(folder: Path) -> dict:
                 "parameter_names": ["peak", "width"],
                 "seed": 2,
                 "simulations": {"train": 600, "test": 20, "shards": 3, "max_invalid_fraction": 0.2},
-                "methods": ["npe", "nre_a", "nre_c", "bnre"],
+                "methods": ["nre_a", "nre_c", "bnre"],
                 "observations": [{"name": "data", "file": "x_o.npy"}],
                 **SMALL,
             },
@@ -109,8 +110,8 @@ def tiny_run(tmp_path_factory) -> Path:
 def test_every_artifact_exists_loads_and_is_sane(tiny_run):
     results = tiny_run / "results"
     for analysis, methods, observations, d in (
-        ("tiny_gl", ["npe", "nle", "nre"], ["o1"], 10),
-        ("user_sim", ["npe", "nre_a", "nre_c", "bnre"], ["data"], 2),
+        ("tiny_gl", ["npe", "nle"], ["o1"], 10),
+        ("user_sim", ["nre_a", "nre_c", "bnre"], ["data"], 2),
         ("user_files", ["npe"], ["data"], 2),
     ):
         root = results / analysis
@@ -204,7 +205,7 @@ def test_c2st_where_a_reference_exists(tiny_run):
     assert set(exact["c2st"]) == {"o1"}
     given = json.loads((tiny_run / "results/user_files/diagnostics/npe/calibration.json").read_text())
     assert set(given["c2st"]) == {"data"} and given["c2st"]["data"]["num_samples"] == 100
-    for method in ("npe", "nre_a", "nre_c", "bnre"):
+    for method in ("nre_a", "nre_c", "bnre"):
         user = json.loads((tiny_run / f"results/user_sim/diagnostics/{method}/calibration.json").read_text())
         assert user["c2st"] == {}
     for result in (exact["c2st"]["o1"], given["c2st"]["data"]):

@@ -3,19 +3,29 @@
 Each step takes the analysis config (validated, defaults filled in), the analysis
 name and the paths it reads and writes, so the same steps run from a notebook or
 the ``sbi-core`` command as from the workflow.
+
+Steps load on first use (PEP 562): a job imports its own step's dependencies only,
+not every step's (sklearn for C2ST, matplotlib, pyhf...), which on small analyses
+is a good part of each job's run time.
 """
 
-from sbi_core.pipeline.diagnose import diagnose
-from sbi_core.pipeline.limits import pyhf_limits, upper_limit
-from sbi_core.pipeline.observe import observe
-from sbi_core.pipeline.plot_posterior import plot_posterior
-from sbi_core.pipeline.predictive import posterior_predictive
-from sbi_core.pipeline.report import report
-from sbi_core.pipeline.sample import sample
-from sbi_core.pipeline.simulate import collect, simulate
-from sbi_core.pipeline.train import train
+from __future__ import annotations
 
-__all__ = [
-    "simulate", "collect", "observe", "train", "sample", "diagnose", "plot_posterior", "posterior_predictive",
-    "pyhf_limits", "upper_limit", "report",
-]
+import importlib
+from typing import Any
+
+_STEP_MODULES = {
+    "simulate": "simulate", "collect": "simulate", "observe": "observe", "train": "train", "sample": "sample",
+    "diagnose": "diagnose", "plot_posterior": "plot_posterior", "posterior_predictive": "predictive",
+    "pyhf_limits": "limits", "upper_limit": "limits", "report": "report",
+}
+
+__all__ = list(_STEP_MODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _STEP_MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    step = getattr(importlib.import_module(f"{__name__}.{_STEP_MODULES[name]}"), name)
+    globals()[name] = step  # importing the submodule bound its name here; the function wins, as before
+    return step
