@@ -104,8 +104,9 @@ def _verify(args: argparse.Namespace) -> int:
         if not summary_path.is_file():
             print(f"{expected.analysis}: {summary_path} does not exist; run the analysis (or pass --rerun)", file=sys.stderr)
             continue
-        results = verify_analysis(read_json(summary_path), expected)
-        write_verification(results_dir / "verify.json", expected, summary_path, results)
+        summary = read_json(summary_path)
+        results = verify_analysis(summary, expected)
+        write_verification(results_dir / "verify.json", expected, summary, results)
         print(format_table(f"{expected.analysis}: {summary_path} against {expected.path}", results), flush=True)
         if all(r.passed for r in results):
             reproduced.append(expected.analysis)

@@ -15,7 +15,7 @@ from typing import Any
 
 from sbi_core.config import check_schema, load_config
 from sbi_core.errors import ConfigError
-from sbi_core.io import read_json, write_json
+from sbi_core.io import write_json
 
 __all__ = ["Expected", "CheckResult", "load_expected", "verify_analysis", "format_table", "write_verification"]
 
@@ -123,9 +123,8 @@ def format_table(title: str, results: list[CheckResult]) -> str:
     return "\n".join(lines)
 
 
-def write_verification(path: str | Path, expected: Expected, summary_path: str | Path, results: list[CheckResult]) -> None:
+def write_verification(path: str | Path, expected: Expected, summary: dict, results: list[CheckResult]) -> None:
     """Records a verification beside the summary, with the summary's provenance."""
-    summary = read_json(summary_path)
     write_json(
         path,
         {
