@@ -74,6 +74,7 @@ def diagnose(
     with timed(seconds, "c2st"):
         c2st_results = _c2st_per_observation(analysis, method, task, observations, posteriors)
 
+    record = provenance(analysis, analysis["seed"])
     save_arrays(
         ranks,
         {
@@ -82,7 +83,7 @@ def diagnose(
             "hpd_credibility": result.hpd_credibility,
             "num_samples": num_samples,
         },
-        provenance(analysis, analysis["seed"]),
+        record,
     )
     title = f"{name}: {method.upper()}, {num_simulations} test simulations x {num_samples} samples"
     plot_sbc_ranks(
@@ -117,7 +118,7 @@ def diagnose(
             "c2st": c2st_results,
             "verdicts": {"coverage": coverage["verdict"], "tarp": tarp_result["verdict"]},
             "seconds": {**seconds, "total": sum(seconds.values())},
-            "provenance": provenance(analysis, analysis["seed"]),
+            "provenance": record,
         },
     )
 
