@@ -4,19 +4,31 @@ import os
 import shlex
 import sys
 
-from sbi_core.config import validate_config
+from sbi_core.schema import check_schema
 
 # Jobs (local or submitted to SLURM, which passes the environment on) record the
 # command line the user typed, not their own script's, in every artifact's provenance.
 os.environ.setdefault("SBI_CORE_COMMAND", shlex.join(sys.argv))
 
 
-configfile: "config/config.yaml"
+# Your config is your analysis: `--configfile my.yaml` builds the analyses of my.yaml
+# only; without one, the embedded default analysis runs.
+if "analyses" not in config:
+
+    configfile: os.path.join(workflow.basedir, "config/config.yaml")
 
 
-# Schema (types, ranges, defaults) and semantic checks (imports, files, shapes),
-# before any job runs; a bad config stops here with the key named.
-validate_config(config, workflow.source_path("workflow/schemas/config.schema.yaml"))
+# Schema (types, ranges, defaults) and the semantic checks (imports, files, shapes, a
+# simulator probe), once per invocation in the main process: a bad config stops here
+# with the key named. Jobs re-parse this file but only fill in the defaults, without
+# importing torch, sbi or pyhf.
+SCHEMA = workflow.source_path("workflow/schemas/config.schema.yaml")
+if workflow.is_main_process:
+    from sbi_core.config import validate_config
+
+    validate_config(config, SCHEMA)
+else:
+    check_schema(config, SCHEMA)
 
 
 include: "workflow/rules/common.smk"

@@ -38,7 +38,7 @@ from sbi.inference.potentials import likelihood_estimator_based_potential
 
 from sbi_core.config import validate_config
 from sbi_core.diagnostics import calibrate, tarp_uniform_references
-from sbi_core.estimators import build_posterior, train_estimator
+from sbi_core.estimators import train_estimator
 from sbi_core.io import write_json
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.tasks import BUILTIN_TASKS
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         times: dict[str, float] = {}
         seed_everything(derive_seed(args.seed, "train", method))
         with timer("cpu", times, "training"):
-            network, hyperparameters, history = train_estimator(method, theta, x, task.prior, defaults["training"])
-        posterior = build_posterior(network, hyperparameters, task.prior, defaults["sampling"])
+            estimator, history = train_estimator(method, theta, x, task.prior, defaults["training"])
+        posterior = estimator.posterior(defaults["sampling"])
         seed_everything(derive_seed(args.seed, "ours", method))
         ours = calibrate(theta_test, x_test, posterior.sample, posterior.log_density, args.num_samples, references,
                          seed=args.seed)
@@ -127,9 +127,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if method in ("npe", "nle"):
             subset = args.num_test if method == "npe" else min(args.sbi_subset, args.num_test)
             if method == "npe":
-                sbi_posterior = DirectPosterior(posterior_estimator=network, prior=task.prior)
+                sbi_posterior = DirectPosterior(posterior_estimator=estimator.network, prior=task.prior)
             else:
-                potential, transform = likelihood_estimator_based_potential(network, task.prior, x_o=None)
+                potential, transform = likelihood_estimator_based_potential(estimator.network, task.prior, x_o=None)
                 sbi_posterior = MCMCPosterior(potential, proposal=task.prior, theta_transform=transform,
                                               method="slice_np_vectorized", num_chains=1, warmup_steps=50, thin=1)
             seed_everything(derive_seed(args.seed, "sbi", method))

@@ -62,8 +62,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for atoms in args.atoms:
         for seed in args.seeds:
             seed_everything(derive_seed(seed, "nre", atoms))
-            network, _, history = train_estimator("nre", theta, x, prior, {**defaults["training"], "num_atoms": atoms})
-            limit = cls_upper_limit(network, prior, x_o, model.expected_data, 0, scan, asimov_prior=asimov_prior,
+            estimator, history = train_estimator("nre", theta, x, prior, {**defaults["training"], "num_atoms": atoms})
+            limit = cls_upper_limit(estimator, prior, x_o, model.expected_data, 0, scan, asimov_prior=asimov_prior,
                                     seed=seed)
             rows.append({"estimator": f"NRE-B, {atoms} atoms, seed {seed}", "epochs": history["epochs_trained"],
                          "observed": limit["observed_limit"], "expected_median": limit["expected_limits"][2]})

@@ -57,6 +57,9 @@ for seed in (0, 1, 2, 3):
     scores = {"ours": [], "sbi": []}
     for m in range(10):
         ref = task.reference_posterior(xo[m], 1000)
-        scores["ours"].append(c2st(sir(lambda t, xx: ours(t, xx), task.prior, xo[m : m + 1]), ref, seed=0))
-        scores["sbi"].append(c2st(sir(lambda t, xx: sbi_net(t, xx), task.prior, xo[m : m + 1]), ref, seed=0))
-    print(seed, {k: round(sum(v) / len(v), 3) for k, v in scores.items()}, flush=True)
+        # Reference first, as sbibm's protocol does: its mean and std z-score both sets.
+        scores["ours"].append(c2st(ref, sir(lambda t, xx: ours(t, xx), task.prior, xo[m : m + 1]), seed=0))
+        scores["sbi"].append(c2st(ref, sir(lambda t, xx: sbi_net(t, xx), task.prior, xo[m : m + 1]), seed=0))
+    num_samples = min(min(r.num_samples_a, r.num_samples_b) for v in scores.values() for r in v)
+    print(seed, {k: round(sum(r.accuracy for r in v) / len(v), 3) for k, v in scores.items()},
+          f"({num_samples} samples per set)", flush=True)

@@ -1,4 +1,4 @@
-"""Configuration: schema validation with defaults, then semantic checks.
+"""Configuration: schema validation with defaults (:mod:`sbi_core.schema`), then semantic checks.
 
 Everything a run needs is checked here, before any job starts: the schema
 (types, ranges, required keys) and what a schema cannot see (simulator import
@@ -8,38 +8,18 @@ paths, prior bounds, files and their arrays, observation shapes). Errors are
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 import yaml
 
 from sbi_core.errors import ArtifactError, ConfigError
 from sbi_core.io import npz_array_shapes, read_array
-from sbi_core.tasks.histfactory import build_histfactory
+from sbi_core.schema import check_schema
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.tasks import Task, build_task
+from sbi_core.tasks.histfactory import build_histfactory
 
-__all__ = ["load_config", "check_schema", "validate_config", "check_analysis", "simulator_output_shape"]
-
-
-def _with_defaults(validator_class: type) -> type:
-    """Extends a jsonschema validator so that it fills in `default` values."""
-    validate_properties = validator_class.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for key, subschema in properties.items():
-                if "default" in subschema and key not in instance:
-                    instance[key] = copy.deepcopy(subschema["default"])
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
-
-
-def _dotted(path: Any) -> str:
-    return ".".join(str(p) for p in path) or "<config>"
+__all__ = ["load_config", "validate_config", "check_analysis", "simulator_output_shape"]
 
 
 def load_config(path: str | Path) -> dict:
@@ -70,26 +50,6 @@ def validate_config(config: dict, schema_path: str | Path, check_files: bool = T
         for name, analysis in config["analyses"].items():
             check_analysis(analysis, f"analyses.{name}")
     return config
-
-
-def check_schema(data: dict, schema_path: str | Path, where: str = "") -> dict:
-    """Validates `data` against a YAML JSON schema, filling in defaults in place.
-
-    Raises:
-        ConfigError: naming the dotted key (after `where`), the problem and what was expected.
-    """
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = jsonschema.exceptions.best_match(errors)
-        raise ConfigError(f"{where}{_dotted(error.absolute_path)}: {error.message}{_expected(error)}")
-    return data
-
-
-def _expected(error: jsonschema.ValidationError) -> str:
-    description = error.schema.get("description") if isinstance(error.schema, dict) else None
-    return f" (expected: {description.strip()})" if description else ""
 
 
 def check_analysis(analysis: dict, where: str) -> Task:

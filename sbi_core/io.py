@@ -55,6 +55,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
     A job killed mid-write (SIGKILL skips the clean-up) leaves only a hidden
     temporary, never a truncated `path`; the next write of `path` removes it.
+    The file gets the permissions of the user's umask, like any file they write
+    (``mkstemp`` makes it private, which would hide results from a lab's colleagues).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,10 +66,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it; it is put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -195,14 +205,15 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def provenance(config: dict, seed: int) -> dict:
-    """What produced an artifact: config hash, seed, package versions, git commit, command."""
+def provenance(settings: dict, seed: int | None) -> dict:
+    """What produced an artifact: the hash of the settings it was made from (a step's
+    config keys), the analysis seed, package versions, git commit, command."""
     versions = {}
     for name in _PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
     return {
-        "config_hash": config_hash(config),
+        "config_hash": config_hash(settings),
         "seed": seed,
         "packages": versions,
         "python": platform.python_version(),

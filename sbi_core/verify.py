@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sbi_core.config import check_schema, load_config
+from sbi_core.config import load_config
+from sbi_core.schema import check_schema
 from sbi_core.errors import ConfigError
 from sbi_core.io import write_json
 

@@ -136,3 +136,24 @@ def tiny_reference_run(tmp_path_factory) -> Path:
     result = run_tiny_workflow(folder, "--cores", "2", *SAME_THREADS)
     assert result.returncode == 0, result.stderr[-5000:]
     return folder
+
+
+# ---------------------------------------------------------------------- device (as zuko's tests do)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--device", default="cpu",
+        help="torch device of the tests that take the `device` fixture, e.g. cuda (default: cpu)",
+    )
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> str:
+    """The `--device` option: the same tests run on `cuda` where a GPU is (skipped where none is)."""
+    import torch
+
+    name = request.config.getoption("--device")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip(f"--device {name}: this machine has no CUDA device")
+    return name

@@ -49,6 +49,9 @@ _DELETE = object()
         ("seed", 1.5, r"analyses\.demo\.seed: 1\.5 is not of type 'integer'"),
         ("observations", [], r"analyses\.demo\.observations: \[\] should be non-empty"),
         ("training.epochs", 10, r"analyses\.demo\.training: Additional properties are not allowed \('epochs'"),
+        ("observations", [{"name": "..", "theta": [0.0] * 10}],
+         r"analyses\.demo\.observations\.0\.name: '\.\.' does not match .*never `\.`, `\.\.` or a hidden name"),
+        ("observations", [{"name": ".o1", "theta": [0.0] * 10}], r"analyses\.demo\.observations\.0\.name: '\.o1'"),
     ],
 )
 def test_schema_errors_name_the_key(tiny_analysis, path, value, message):
@@ -230,3 +233,9 @@ def test_malformed_workspace_is_refused_with_pyhf_message(monkeypatch, tmp_path)
     (tmp_path / "bad.json").write_text('{"channels": [], "measurements": [], "version": "1.0.0"}')
     with pytest.raises(ConfigError, match=r"histfactory\.workspace: .*bad\.json"):
         validated(_histfactory(histfactory={"workspace": "bad.json"}))
+
+
+@pytest.mark.parametrize("name", [".", "..", ".hidden", "../elsewhere", "a/b", ""])
+def test_analysis_names_that_are_not_plain_path_components_are_refused(tiny_analysis, name):
+    with pytest.raises(ConfigError, match=r"analyses: .* (does not match|should be non-empty).*plain path component"):
+        validated(tiny_analysis, name=name)

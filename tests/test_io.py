@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 
@@ -10,7 +12,9 @@ import pytest
 import torch
 
 from sbi_core.errors import ArtifactError
-from sbi_core.io import atomic_path, load_simulations, load_state, npz_array_shapes, read_array, save_state
+from sbi_core.io import (
+    atomic_path, load_simulations, load_state, npz_array_shapes, read_array, save_arrays, save_state, write_json,
+)
 
 
 def test_interrupted_write_leaves_nothing_behind(tmp_path):
@@ -80,3 +84,17 @@ def test_state_round_trip_is_weights_only(tmp_path):
     loaded, hyper = load_state(tmp_path / "e.pt")
     torch.testing.assert_close(loaded["w"], state["w"])
     assert hyper == {"method": "npe", "hidden_features": 8}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_artifacts_get_the_permissions_of_the_users_umask(tmp_path, umask):
+    """A colleague on the same cluster reads results as the umask allows (mkstemp's 0600 must not leak)."""
+    previous = os.umask(umask)
+    try:
+        write_json(tmp_path / "summary.json", {"a": 1})
+        save_arrays(tmp_path / "ranks.npz", {"ranks": np.arange(3)})
+        save_state(tmp_path / "npe.pt", {"w": torch.zeros(2)}, {"method": "npe"})
+    finally:
+        os.umask(previous)
+    for name in ("summary.json", "ranks.npz", "npe.pt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name

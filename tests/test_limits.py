@@ -26,6 +26,7 @@ from sbi_core.limits import (
     qmu_tilde,
     support_bounds,
 )
+from sbi_core.estimators import NLEEstimator, NPEEstimator, NREEstimator
 from sbi_core.ratio import RatioEstimator, train_ratio_estimator
 from sbi_core.tasks.histfactory import HistFactoryLikelihood, build_histfactory
 
@@ -374,6 +375,31 @@ def test_untrained_ratio_estimator_goes_through() -> None:
     )
 
 
+def test_limits_take_any_likelihood_estimator_and_refuse_npe() -> None:
+    """The one estimator interface: a wrapped ratio network gives the bare network's limits
+    exactly, an NLE flow goes through, and NPE (whose log-ratio is not a likelihood) is refused."""
+    _, prior = _simple()
+    arguments = (prior, torch.tensor([51.0, 48.0]), lambda theta: torch.tensor([50.0, 50.0]), 0, SCAN)
+    options = {"num_starts": 16, "num_steps": 20}
+    torch.manual_seed(1)
+    network = RatioEstimator(3, [2], hidden_features=8)
+
+    def numbers(result: dict) -> dict:
+        return {key: value for key, value in result.items() if key != "seconds"}
+
+    bare = cls_upper_limit(network, *arguments, **options)
+    wrapped = cls_upper_limit(NREEstimator.from_network(network, "nre", prior), *arguments, **options)
+    assert numbers(wrapped) == numbers(bare)
+    flow = {"flow": "zuko_maf", "hidden_features": 8, "num_transforms": 1, "num_bins": 8, "dim_theta": 3,
+            "x_shape": [2]}
+    torch.manual_seed(2)
+    nle = cls_upper_limit(NLEEstimator.from_hyperparameters({"method": "nle", **flow}, prior), *arguments, **options)
+    assert nle["method"] == "adam" and math.isfinite(nle["observed_limit"])
+    npe = NPEEstimator.from_hyperparameters({"method": "npe", **flow}, prior)
+    with pytest.raises(ValueError, match="model: the npe estimator's log-ratio is not a likelihood"):
+        cls_upper_limit(npe, *arguments, **options)
+
+
 # ---------------------------------------------------------------------- bad input
 
 
@@ -422,7 +448,7 @@ def test_default_scan_stays_inside_the_poi_prior_support():
     from sbi_core.pipeline.limits import limit_scan
 
     model, prior = _simple("main")
-    scan = limit_scan({"upper_limit": {}}, prior, 0)
+    scan = limit_scan({}, prior, 0)
     assert len(scan) == 41 and scan[0] == 0.0 and 9.999 < scan[-1] < 10.0
     theta = torch.tensor([[float(scan[-1]), 1.0, 1.0]])
     assert bool(prior.support.check(theta).all())

@@ -11,15 +11,14 @@ from sbi.utils import BoxUniform
 from torch import nn
 from torch.distributions import MultivariateNormal
 
-from sbi_core.estimators.flows import NullTracker
 from sbi_core.errors import ArtifactError, ConfigError
+from sbi_core.estimators import NREEstimator, load_estimator
+from sbi_core.estimators.flows import NullTracker
 from sbi_core.ratio import (
     LOSSES,
     RatioEstimator,
     build_loss,
     draw_atoms,
-    load_ratio_estimator,
-    save_ratio_estimator,
     train_ratio_estimator,
 )
 from sbi_core.sampling import RatioPosterior
@@ -191,23 +190,25 @@ def test_gradients_reach_every_parameter(name: str, device: str):
 
 @pytest.mark.parametrize("embedding", [False, True])
 def test_save_load_round_trip_gives_identical_logits(tmp_path, embedding: bool):
+    """Through the one estimator artifact (sbi_core.estimators): an embedding net is passed again."""
     network = _network(embedding).eval()
     path = tmp_path / "nre.pt"
-    save_ratio_estimator(path, network, loss="nre_b")
+    NREEstimator.from_network(network, "nre").save(path)
     torch.manual_seed(99)  # a rebuilt network starts from other weights
-    loaded, hyperparameters = load_ratio_estimator(path, _Embedding() if embedding else None)
-    assert hyperparameters["loss"] == "nre_b" and hyperparameters["x_shape"] == [2, 3]
+    loaded = load_estimator(path, embedding_net=_Embedding() if embedding else None)
+    assert isinstance(loaded.network, RatioEstimator)
+    assert loaded.hyperparameters["loss"] == "nre_b" and loaded.hyperparameters["x_shape"] == [2, 3]
     theta, x = torch.randn(6, 3), torch.randn(5, 2, 3)
-    assert torch.equal(loaded.all_pairs(theta, x), network.all_pairs(theta, x))
+    assert torch.equal(loaded.network.all_pairs(theta, x), network.all_pairs(theta, x))
     payload = torch.load(path, weights_only=True)
     assert set(payload) == {"state_dict", "hyperparameters"}
 
 
 def test_load_refuses_foreign_or_incomplete_files(tmp_path):
     network = _network(True)
-    save_ratio_estimator(tmp_path / "with_embedding.pt", network)
-    with pytest.raises(ArtifactError, match="embedding"):
-        load_ratio_estimator(tmp_path / "with_embedding.pt")
+    NREEstimator.from_network(network, "nre").save(tmp_path / "with_embedding.pt")
+    with pytest.raises(ArtifactError, match=r"with_embedding\.pt: .*embedding"):
+        load_estimator(tmp_path / "with_embedding.pt")
     with pytest.raises(ArtifactError, match="estimator"):
         RatioEstimator.from_hyperparameters({"method": "npe"})
     hyperparameters = _network(False).hyperparameters

@@ -29,7 +29,7 @@ from tests.conftest import (
 )
 
 SBI_CORE = [sys.executable, "-m", "sbi_core.cli"]
-COMPARED_ARRAYS = ("simulations/train.npz", "simulations/test.npz", "observations/o1.npz",
+COMPARED_ARRAYS = ("simulations/train.npz", "simulations/test.npz", "observations/o1.npz", "references/o1.npz",
                    "diagnostics/npe/sbc_ranks.npz", "diagnostics/nre/sbc_ranks.npz")
 
 

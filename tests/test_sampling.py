@@ -8,6 +8,7 @@ from sbi.utils import BoxUniform
 from scipy import stats
 from torch.distributions import MultivariateNormal
 
+from sbi_core.estimators import NLEEstimator, NREEstimator
 from sbi_core.ratio import RatioEstimator, train_ratio_estimator
 from sbi_core.sampling import (
     LowEffectiveSampleSizeWarning,
@@ -124,6 +125,23 @@ def test_posterior_sampling_is_reproducible(gaussian_linear_network, method: str
     first = posterior.sample(X_O, 100, method=method, seed=8, **options)
     assert torch.equal(first, posterior.sample(X_O, 100, method=method, seed=8, **options))
     assert not torch.equal(first, posterior.sample(X_O, 100, method=method, seed=9, **options))
+
+
+@pytest.mark.parametrize("method", ["sir", "mcmc"])
+def test_samplers_take_any_estimator_object(gaussian_linear_network, method: str):
+    """The one estimator interface: a wrapped ratio network samples exactly as the bare one, and
+    an NLE flow goes through the same samplers."""
+    prior, network = gaussian_linear_network
+    options = {"num_proposals": 2000} if method == "sir" else {"num_chains": 4, "warmup_steps": 10}
+    bare = RatioPosterior(network, prior).sample(X_O, 40, method=method, seed=3, **options)
+    estimator = NREEstimator.from_network(network, "nre", prior)
+    assert torch.equal(RatioPosterior(estimator, prior).sample(X_O, 40, method=method, seed=3, **options), bare)
+    torch.manual_seed(4)
+    likelihood = NLEEstimator.from_hyperparameters({
+        "method": "nle", "flow": "zuko_maf", "hidden_features": 8, "num_transforms": 1, "num_bins": 8,
+        "dim_theta": 2, "x_shape": [2]}, prior)
+    samples = RatioPosterior(likelihood, prior).sample(X_O, 40, method=method, seed=3, **options)
+    assert samples.shape == (3, 40, 2) and torch.isfinite(samples).all()
 
 
 def test_log_prob_unnormalized_shapes_and_support(gaussian_linear_network):

@@ -126,7 +126,7 @@ def test_every_artifact_exists_loads_and_is_sane(tiny_run):
         for method in methods:
             raw = torch.load(root / "estimators" / f"{method}.pt", weights_only=True)
             assert set(raw) == {"state_dict", "hyperparameters", "provenance"}
-            network, hyper = load_estimator(root / "estimators" / f"{method}.pt")
+            hyper = load_estimator(root / "estimators" / f"{method}.pt").hyperparameters
             assert hyper["method"] == method and hyper["dim_theta"] == d
             history = (root / "estimators" / f"{method}_history.csv").read_text().splitlines()
             assert history[0] == "epoch,training_loss,validation_loss" and len(history) >= 2
@@ -146,7 +146,7 @@ def test_every_artifact_exists_loads_and_is_sane(tiny_run):
             assert len(calibration["sbc"]["log_density"]["ks_pvalues"]) == 1
             assert calibration["verdicts"]["coverage"] in VERDICTS and calibration["verdicts"]["tarp"] in VERDICTS
             assert len(calibration["coverage"]["coverage"]) == 19 and calibration["tarp"]["num_simulations"] == num_sbc
-            assert {"sampling", "log_density", "sbc", "coverage", "tarp", "c2st"} <= set(calibration["seconds"])
+            assert {"sampling", "log_density", "sbc", "coverage", "tarp"} <= set(calibration["seconds"])
             saved = np.load(root / "diagnostics" / method / "sbc_ranks.npz")
             ranks = saved["ranks"]
             assert ranks.shape == (num_sbc, d) and ranks.min() >= 0 and ranks.max() <= 20
@@ -163,7 +163,7 @@ def test_every_artifact_exists_loads_and_is_sane(tiny_run):
         assert sorted(summary["methods"]) == sorted(methods)
         for method, numbers in summary["methods"].items():
             assert numbers["coverage"]["verdict"] in VERDICTS and numbers["tarp"]["verdict"] in VERDICTS
-            assert numbers["diagnostics_seconds"]["total"] > 0
+            assert numbers["diagnostics_seconds"]["total"] > 0 and numbers["diagnostics_seconds"]["c2st"] >= 0
             assert (analysis == "user_files") == (numbers["ppc"] == {}), method
         assert not (root / "diagnostics" / "npe" / "ppc_data.json").exists() or analysis != "user_files"
         html = (root / "report.html").read_text()
@@ -186,7 +186,8 @@ def test_histfactory_analysis_has_posteriors_and_limits_beside_pyhf(tiny_run):
     root = tiny_run / "results" / "tiny_hf"
     observed = np.load(root / "observations" / "observed.npz")
     np.testing.assert_array_equal(observed["x_o"], [51.0, 48.0])  # the workspace's data
-    assert observed["reference_samples"].shape == (100, 3)  # exact posterior, for C2ST
+    reference = np.load(root / "references" / "observed.npz")
+    assert reference["reference_samples"].shape == (100, 3)  # exact posterior, for C2ST
     limits = json.loads((root / "limits" / "nre.json").read_text())["limits"]["observed"]
     pyhf = json.loads((root / "limits" / "pyhf.json").read_text())["limits"]["observed"]
     assert limits["pyhf"] == pyhf
@@ -201,15 +202,19 @@ def test_histfactory_analysis_has_posteriors_and_limits_beside_pyhf(tiny_run):
 
 
 def test_c2st_where_a_reference_exists(tiny_run):
-    exact = json.loads((tiny_run / "results/tiny_gl/diagnostics/npe/calibration.json").read_text())
-    assert set(exact["c2st"]) == {"o1"}
-    given = json.loads((tiny_run / "results/user_files/diagnostics/npe/calibration.json").read_text())
-    assert set(given["c2st"]) == {"data"} and given["c2st"]["data"]["num_samples"] == 100
-    for method in ("nre_a", "nre_c", "bnre"):
-        user = json.loads((tiny_run / f"results/user_sim/diagnostics/{method}/calibration.json").read_text())
-        assert user["c2st"] == {}
-    for result in (exact["c2st"]["o1"], given["c2st"]["data"]):
-        assert 0.3 <= result["accuracy"] <= 1.0 and result["stderr"] > 0
+    def result(analysis, method, observation):
+        path = tiny_run / f"results/{analysis}/diagnostics/{method}/c2st_{observation}.json"
+        return json.loads(path.read_text())
+
+    exact, given = result("tiny_gl", "npe", "o1"), result("user_files", "npe", "data")
+    assert exact["num_samples"] == given["num_samples"] == 100  # min(posterior, reference, c2st_num_samples)
+    for method in ("nre_a", "nre_c", "bnre"):  # a user simulator without reference samples
+        assert result("user_sim", method, "data")["accuracy"] is None
+        assert json.loads((tiny_run / "results/user_sim/summary.json").read_text())["methods"][method]["c2st"] == {}
+    for c2st in (exact, given):
+        assert 0.3 <= c2st["accuracy"] <= 1.0 and c2st["stderr"] > 0
+    summary = json.loads((tiny_run / "results/tiny_gl/summary.json").read_text())
+    assert summary["methods"]["npe"]["c2st"]["o1"] == {k: exact[k] for k in ("accuracy", "stderr", "num_samples")}
 
 
 def _assert_png(path: Path) -> None:
@@ -232,28 +237,36 @@ def test_snakefmt_is_clean():
     assert result.returncode == 0, result.stderr
 
 
-def test_dry_run_through_the_slurm_profile_shows_the_dag_and_a_gpu_for_training_only(tmp_path):
+def test_dry_run_through_the_slurm_profile_asks_a_gpu_only_for_cuda_analyses(tmp_path):
+    """The default analysis on the CPU beside a copy on cuda: only the cuda copy's device jobs get a GPU."""
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["analyses"]["on_gpu"] = {**config["analyses"]["gaussian_linear"], "device": "cuda"}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = subprocess.run(
         [*SNAKEMAKE, "-n", "--profile", str(REPO / "workflow/profiles/slurm"), "--directory", str(tmp_path),
-         "--configfile", str(REPO / "config/config.yaml")],
+         "--configfile", str(tmp_path / "config.yaml")],
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    for rule in ("simulate", "merge_simulations", "observe", "train", "sample", "diagnose", "plot_posterior",
-                 "posterior_predictive", "report", "all"):
+    for rule in ("simulate", "merge_simulations", "observe", "reference_posterior", "train", "sample", "diagnose",
+                 "c2st", "plot_posterior", "posterior_predictive", "report", "all"):
         assert f"\n{rule} " in result.stdout, rule
     jobs = [block for block in result.stdout.split("\nrule ")[1:] if not block.startswith("all:")]
     resources = {}
     for block in jobs:
         rule = block.split(":", 1)[0]
-        line = next(line for line in block.splitlines() if line.strip().startswith("resources:"))
-        resources.setdefault(rule, []).append(line)
-    assert len(resources["train"]) == 3  # NPE, NLE, NRE
-    for rule, lines in resources.items():
+        analysis = next(line for line in block.splitlines() if "analysis=" in line).split("analysis=")[1].split(",")[0]
+        line = next((line for line in block.splitlines() if line.strip().startswith("resources:")), "")
+        resources.setdefault((rule, analysis), []).append(line)
+    assert len(resources["train", "gaussian_linear"]) == len(resources["train", "on_gpu"]) == 3  # NPE, NLE, NRE
+    for (rule, analysis), lines in resources.items():
         for line in lines:
-            assert ("gpu=1, gpu_model=a100" in line) == (rule == "train"), (rule, line)
-            assert "slurm_partition=debug" in line, (rule, line)
-    assert all("mem_mb=8000" in line and "runtime=240" in line for line in resources["diagnose"])
+            wants_gpu = analysis == "on_gpu" and rule in ("train", "sample", "diagnose")
+            assert ("gpu=1" in line) == wants_gpu, (rule, analysis, line)
+            assert "gpu_model" not in line, (rule, analysis, line)
+            if rule not in ("merge_simulations", "observe", "plot_posterior", "report"):  # localrules
+                assert "slurm_partition=debug" in line, (rule, line)
+    assert all("mem_mb=8000" in line and "runtime=240" in line for line in resources["diagnose", "gaussian_linear"])
 
 
 def test_bad_config_stops_snakemake_before_any_job(tmp_path):
@@ -267,6 +280,39 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     assert result.returncode != 0
     assert "analyses.gaussian_linear.simulations.train: -1 is less than the minimum of 1" in result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_hostile_analysis_name_writes_nothing_anywhere(tmp_path):
+    """An analysis named `..` would put observations/, logs/ and benchmarks/ beside results/."""
+    work = tmp_path / "work"
+    work.mkdir()
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["analyses"] = {"..": config["analyses"]["gaussian_linear"]}
+    (tmp_path / "hostile.yaml").write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [*SNAKEMAKE, "--cores", "1", "--directory", str(work), "--configfile", str(tmp_path / "hostile.yaml")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "analyses: '..' does not match" in result.stderr, result.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.yaml", "work"]
+    assert [p.name for p in work.iterdir()] in ([], [".snakemake"])
+
+
+def test_your_configfile_is_your_analysis(tmp_path):
+    """`--configfile my.yaml` builds my.yaml's analyses, not the embedded default; no config builds the default."""
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["analyses"] = {"mine": config["analyses"]["gaussian_linear"]}
+    (tmp_path / "my.yaml").write_text(yaml.safe_dump(config))
+    mine = subprocess.run(
+        [*SNAKEMAKE, "-n", "--directory", str(tmp_path), "--configfile", str(tmp_path / "my.yaml")],
+        capture_output=True, text=True,
+    )
+    assert mine.returncode == 0, mine.stderr[-3000:]
+    assert "analysis=mine" in mine.stdout and "analysis=gaussian_linear" not in mine.stdout
+    default = subprocess.run([*SNAKEMAKE, "-n", "--directory", str(tmp_path)], capture_output=True, text=True)
+    assert default.returncode == 0, default.stderr[-3000:]
+    assert "analysis=gaussian_linear" in default.stdout and "analysis=mine" not in default.stdout
 
 
 FLAKY_SIMULATOR = '''

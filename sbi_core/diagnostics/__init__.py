@@ -5,7 +5,7 @@ arrays and returns JSON-serialisable numbers, so one batched sampling pass
 serves all of them.
 """
 
-from sbi_core.diagnostics.c2st import c2st
+from sbi_core.diagnostics.c2st import C2STResult, c2st
 from sbi_core.diagnostics.calibration import Calibration, calibrate
 from sbi_core.diagnostics.coverage import VERDICTS, coverage_band, coverage_verdict, expected_coverage, hpd_credibility
 from sbi_core.diagnostics.ppc import posterior_predictive_check
@@ -14,6 +14,7 @@ from sbi_core.diagnostics.tarp import tarp, tarp_atc, tarp_ecp, tarp_ranks, tarp
 
 __all__ = [
     "VERDICTS",
+    "C2STResult",
     "Calibration",
     "c2st",
     "calibrate",

@@ -1,4 +1,4 @@
-"""NPE and NLE through sbi: train, rebuild from hyperparameters, and expose for sampling.
+"""NPE and NLE flows through sbi: train them, and rebuild them from JSON hyperparameters.
 
 sbi 0.27 builds the zuko flows and runs the training loop; we keep what sbi
 does not: an architecture described by JSON hyperparameters, so that a saved
@@ -14,39 +14,42 @@ References:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
-from sbi.inference import NLE, NPE, DirectPosterior
+from sbi.inference import NLE, NPE
 from sbi.neural_nets import likelihood_nn, posterior_nn
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
+from sbi_core.estimators.device import prior_on_device
 
-__all__ = [
-    "FLOW_METHODS", "NullTracker", "FlowLikelihood", "train_flow", "build_flow",
-    "npe_posterior", "sample_npe_posterior", "npe_log_density",
-]
+__all__ = ["NullTracker", "train_flow", "build_flow"]
 
-FLOW_METHODS = ("npe", "nle")
 _TRAINERS = {"npe": (NPE, posterior_nn), "nle": (NLE, likelihood_nn)}
 _ARCHITECTURE = ("flow", "hidden_features", "num_transforms", "num_bins")
 
 
 def train_flow(
-    method: str, theta: Tensor, x: Tensor, prior: Distribution, training: dict
-) -> tuple[nn.Module, dict, dict]:
+    method: str, theta: Tensor, x: Tensor, prior: Distribution, training: dict[str, Any], device: str = "cpu"
+) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
     """Trains an NPE or NLE flow with sbi; the caller seeds torch beforehand.
 
     Arguments:
         method: ``npe`` or ``nle``.
-        theta: Parameters [N, d].
-        x: Simulations [N, ...] (flattened here).
-        prior: The prior the parameters were drawn from.
-        training: The config's ``training`` block (flow, sizes, optimiser, early stopping).
+        theta: Parameters ``[N, d]``.
+        x: Simulations ``[N, ...]`` (flattened here).
+        prior: The prior the parameters were drawn from (on the CPU; sbi gets a copy
+            on `device`).
+        training: The flow's ``training`` keys: ``flow``, ``hidden_features``,
+            ``num_transforms``, ``num_bins``, ``batch_size``, ``learning_rate``,
+            ``max_epochs``, ``patience``, ``validation_fraction``.
+        device: Where sbi trains, ``cpu`` or ``cuda``.
 
     Returns:
-        The trained network, its hyperparameters (JSON-able) and the loss history
-        ``{training_loss, validation_loss, epochs_trained, best_validation_loss}``.
+        The trained network (eval mode, on `device`), its hyperparameters (JSON-able,
+        with ``method``) and the loss history ``{training_loss, validation_loss,
+        epochs_trained, best_validation_loss}``.
     """
     hyperparameters = {
         "method": method,
@@ -56,8 +59,9 @@ def train_flow(
     }
     trainer_class, _ = _TRAINERS[_method(method)]
     trainer = trainer_class(
-        prior=prior,
+        prior=prior_on_device(prior, device),  # sbi checks that the prior samples on its device
         density_estimator=_builder(hyperparameters),
+        device=device,
         show_progress_bars=True,
         tracker=NullTracker(),
     )
@@ -94,7 +98,7 @@ class NullTracker:
     def log_params(self, params: dict) -> None:
         pass
 
-    def add_figure(self, name: str, figure, step: int | None = None) -> None:
+    def add_figure(self, name: str, figure: Any, step: int | None = None) -> None:
         pass
 
     def flush(self) -> None:
@@ -103,11 +107,11 @@ class NullTracker:
 
 def _method(method: str) -> str:
     if method not in _TRAINERS:
-        raise ValueError(f"unknown method {method!r}; expected one of {FLOW_METHODS}")
+        raise ValueError(f"method: expected one of {', '.join(_TRAINERS)} for a flow, got {method!r}")
     return method
 
 
-def _builder(hyperparameters: dict):
+def _builder(hyperparameters: dict[str, Any]):
     _, factory = _TRAINERS[_method(hyperparameters["method"])]
     return factory(
         hyperparameters["flow"],
@@ -117,70 +121,25 @@ def _builder(hyperparameters: dict):
     )
 
 
-def build_flow(hyperparameters: dict) -> nn.Module:
-    """Builds an untrained network with the architecture the hyperparameters describe.
+def build_flow(hyperparameters: dict[str, Any]) -> nn.Module:
+    """Builds an untrained network (on the CPU) with the architecture the hyperparameters describe.
 
     sbi's builders need example batches to size the flow and its z-scoring; the
     z-scoring statistics are buffers, overwritten when a state dict is loaded.
+    The weights are initialised from torch's global generator, as sbi does.
+
+    Arguments:
+        hyperparameters: ``method`` (``npe`` or ``nle``), ``flow``, ``hidden_features``,
+            ``num_transforms``, ``num_bins``, ``dim_theta`` and ``x_shape``.
+
+    Example:
+        >>> network = build_flow({"method": "nle", "flow": "zuko_maf", "hidden_features": 8,
+        ...                       "num_transforms": 1, "num_bins": 8, "dim_theta": 2, "x_shape": [3]})
+        >>> network.log_prob(torch.zeros(1, 4, 3), condition=torch.zeros(4, 2)).shape
+        torch.Size([1, 4])
     """
     dim_x = math.prod(hyperparameters["x_shape"])
     generator = torch.Generator().manual_seed(0)
     theta = torch.randn(16, hyperparameters["dim_theta"], generator=generator)
     x = torch.randn(16, dim_x, generator=generator)
     return _builder(hyperparameters)(theta, x)
-
-
-def npe_posterior(network: nn.Module, prior: Distribution) -> DirectPosterior:
-    """Wraps a trained NPE flow as sbi's posterior, which rejects mass leaking outside the prior's support."""
-    return DirectPosterior(posterior_estimator=network, prior=prior)
-
-
-def sample_npe_posterior(posterior: DirectPosterior, x: Tensor, num_samples: int) -> Tensor:
-    """Samples ``[M, num_samples, d]`` given ``M`` observations ``[M, ...]`` at once (x flattened here)."""
-    x = x.reshape(len(x), -1)
-    samples = posterior.sample_batched((num_samples,), x=x, show_progress_bars=len(x) > 1)
-    return samples.transpose(0, 1)
-
-
-@torch.no_grad()
-def npe_log_density(network: nn.Module, theta: Tensor, x: Tensor) -> Tensor:
-    """The NPE flow's log-density ``log q(theta_ms | x_m)``: theta ``[M, S, d]``, x ``[M, ...]`` -> ``[M, S]``.
-
-    Not renormalised for mass outside the prior's support (a constant per
-    observation, irrelevant to ranks and HPD regions).
-    """
-    x = x.reshape(len(x), -1)
-    return network.log_prob(theta.transpose(0, 1), condition=x).transpose(0, 1)
-
-
-class FlowLikelihood(nn.Module):
-    r"""An NLE flow seen as a ratio estimator: ``f(theta, x) = log q(x | theta)``.
-
-    The likelihood is a ratio up to ``log p(x)``, a constant per observation, so
-    our batched samplers (:mod:`sbi_core.sampling`), which need only
-    ``all_pairs`` and ``per_observation``, sample its posterior
-    :math:`p(\theta)\, q(x | \theta)` for many observations at once.
-
-    Arguments:
-        network: A trained NLE network (sbi's conditional density estimator of x given theta).
-        dim_theta: The number of parameters.
-        x_shape: The shape of one observation.
-    """
-
-    def __init__(self, network: nn.Module, dim_theta: int, x_shape: tuple[int, ...]):
-        super().__init__()
-        self.network = network.eval()
-        self.dim_theta = int(dim_theta)
-        self.x_shape = tuple(int(n) for n in x_shape)
-
-    def all_pairs(self, theta: Tensor, x: Tensor) -> Tensor:
-        """Returns ``log q(x_j | theta_i)`` for every pair: theta ``[N, d]``, x ``[M, ...]`` -> ``[N, M]``."""
-        x = x.reshape(len(x), 1, -1).expand(-1, len(theta), -1)
-        return self.network.log_prob(x, condition=theta).T
-
-    def per_observation(self, theta: Tensor, x: Tensor) -> Tensor:
-        """Returns ``log q(x_m | theta_mc)``: theta ``[M, C, d]``, x ``[M, ...]`` -> ``[M, C]``."""
-        num_observations, num_per_observation, dim = theta.shape
-        x = x.reshape(num_observations, 1, -1).expand(-1, num_per_observation, -1).reshape(1, -1, x[0].numel())
-        log_prob = self.network.log_prob(x, condition=theta.reshape(-1, dim))
-        return log_prob.reshape(num_observations, num_per_observation)

@@ -41,6 +41,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from sbi_core.estimators.registry import LIKELIHOOD_METHODS
 from sbi_core.limits.profile import check_poi_index, check_poi_values, profile_log_ratio
 from sbi_core.sampling.support import LogRatioModel
 
@@ -129,7 +130,7 @@ def interpolate_upper_limit(scan: Tensor, cls: Tensor, level: float) -> float:
         The upper limit.
 
     Example:
-        >>> interpolate_upper_limit(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 0.1, 0.0]), 0.05)
+        >>> round(interpolate_upper_limit(torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 0.1, 0.0]), 0.05), 6)
         1.5
     """
     scan = np.asarray(torch.as_tensor(scan, dtype=torch.float64))
@@ -163,8 +164,11 @@ def cls_upper_limit(
     the global maximum.
 
     Arguments:
-        model: A log-ratio model: a trained :class:`~sbi_core.ratio.RatioEstimator`, or
-            the exact :class:`~sbi_core.tasks.histfactory.HistFactoryLikelihood`.
+        model: A log-likelihood up to a constant per x: a trained
+            :class:`~sbi_core.estimators.Estimator` whose ``is_likelihood`` is true (NLE and
+            the ratio methods, :data:`~sbi_core.estimators.registry.LIKELIHOOD_METHODS`),
+            a :class:`~sbi_core.ratio.RatioEstimator`, or the exact
+            :class:`~sbi_core.tasks.histfactory.HistFactoryLikelihood`.
         prior: The prior, event shape ``(d,)``; its support bounds every fit.
         x_obs: The observed data ``[*x_shape]``.
         asimov_data: ``theta [d] -> x [*x_shape]``, the model's expected data at ``theta``
@@ -195,11 +199,13 @@ def cls_upper_limit(
         ``seconds``.
 
     Raises:
-        ValueError: Naming the argument: a POI index out of range, a scan value outside
-            the prior's support or a scan not increasing, a level outside (0, 1), an
-            observation or Asimov data of the wrong shape.
+        ValueError: Naming the argument: a model whose log-ratio is not a likelihood (NPE's),
+            a POI index out of range, a scan value outside the prior's support or a scan not
+            increasing, a level outside (0, 1), an observation or Asimov data of the wrong shape.
 
     Example:
+        >>> from sbi_core.limits import histfactory_asimov_prior
+        >>> from sbi_core.tasks.histfactory import HistFactoryLikelihood, build_histfactory
         >>> model, prior = build_histfactory({"workspace": "config/workspaces/simple.json"}, "w")
         >>> result = cls_upper_limit(HistFactoryLikelihood(model), prior, model.observed_data(),
         ...                          model.expected_data, 0, torch.linspace(0, 5, 21),
@@ -212,6 +218,11 @@ def cls_upper_limit(
         | https://arxiv.org/abs/1007.1727
     """
     started = time.perf_counter()
+    if not getattr(model, "is_likelihood", True):
+        raise ValueError(
+            f"model: the {getattr(model, 'method', type(model).__name__)} estimator's log-ratio is not a "
+            f"likelihood; CLs limits take one of {', '.join(LIKELIHOOD_METHODS)} or an exact likelihood"
+        )
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < level < 1:
         raise ValueError(f"level: expected a CLs level in (0, 1), e.g. 0.05, got {level!r}")
     dim = int(model.dim_theta)

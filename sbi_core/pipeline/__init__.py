@@ -15,7 +15,7 @@ import importlib
 from typing import Any
 
 _STEP_MODULES = {
-    "simulate": "simulate", "collect": "simulate", "observe": "observe", "train": "train", "sample": "sample",
+    "simulate": "simulate", "collect": "simulate", "observe": "observe", "reference_posterior": "observe", "c2st": "c2st", "train": "train", "sample": "sample",
     "diagnose": "diagnose", "plot_posterior": "plot_posterior", "posterior_predictive": "predictive",
     "pyhf_limits": "limits", "upper_limit": "limits", "report": "report",
 }

@@ -1,19 +1,16 @@
-"""Step `diagnose`: calibration of one method on held-out simulations, and C2ST against references."""
+"""Step `diagnose`: calibration of one method on held-out simulations (SBC, HPD coverage, TARP)."""
 
 from __future__ import annotations
 
-import math
 import sys
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from sbi_core.diagnostics import c2st, calibrate, tarp_uniform_references
-from sbi_core.diagnostics.calibration import timed
+from sbi_core.diagnostics import calibrate, tarp_uniform_references
 from sbi_core.io import load_simulations, provenance, read_array, save_arrays, write_json
-from sbi_core.pipeline.common import load_posterior, read_posterior_samples
-from sbi_core.pipeline.observe import load_observation
+from sbi_core.pipeline.common import load_posterior
 from sbi_core.plots import plot_calibration_curve, plot_sbc_ranks
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.tasks import Task
@@ -24,26 +21,34 @@ LOG_DENSITY = "log density"
 
 
 def diagnose(
-    analysis: dict,
+    task: dict[str, Any],
     name: str,
     method: str,
+    sampling: dict[str, Any],
+    seed: int,
+    device: str,
+    num_simulations: int,
+    num_samples: int,
+    confidence: float,
+    coverage_num_levels: int,
+    tarp: dict[str, Any],
     estimator: str,
     test_simulations: str,
-    observations: list[str],
-    posteriors: list[str],
     calibration: str,
     ranks: str,
     rank_plot: str,
     coverage_plot: str,
     tarp_plot: str,
 ) -> None:
-    """Writes calibration.json (SBC, coverage, TARP, C2ST, verdicts, seconds), the ranks and three plots.
+    """Writes calibration.json (SBC, coverage, TARP, verdicts, seconds), the ranks and three plots.
 
-    `observations` and `posteriors` are parallel lists, one entry per observation.
+    Arguments:
+        task: The analysis's task keys (:func:`~sbi_core.schema.task_settings`).
+        sampling: The ``sampling`` keys the method reads.
+        num_simulations, num_samples, confidence, coverage_num_levels, tarp: The
+            ``diagnostics`` keys of the same names.
     """
-    settings = analysis["diagnostics"]
-    num_simulations, num_samples = settings["num_simulations"], settings["num_samples"]
-    task, posterior = load_posterior(analysis, name, estimator)
+    built, posterior = load_posterior(task, name, estimator, sampling, device)
     theta, x = load_simulations(test_simulations)
     if len(theta) < num_simulations:  # invalid simulations were dropped from the test split
         print(
@@ -54,8 +59,8 @@ def diagnose(
         num_simulations = len(theta)
     theta, x = torch.as_tensor(theta[:num_simulations]), torch.as_tensor(x[:num_simulations])
 
-    references = _tarp_references(settings["tarp"]["references"], theta.numpy(), task, analysis["seed"])
-    seed_everything(derive_seed(analysis["seed"], "diagnose", method))
+    references = _tarp_references(tarp["references"], theta.numpy(), built, seed)
+    seed_everything(derive_seed(seed, "diagnose", method))
     result = calibrate(
         theta,
         x,
@@ -63,18 +68,21 @@ def diagnose(
         posterior.log_density,
         num_samples,
         references,
-        num_levels=settings["coverage_num_levels"],
-        confidence=settings["confidence"],
-        tarp_num_bins=settings["tarp"].get("num_bins"),
-        tarp_num_bootstrap=settings["tarp"]["num_bootstrap"],
-        seed=derive_seed(analysis["seed"], "tarp", method),
+        num_levels=coverage_num_levels,
+        confidence=confidence,
+        tarp_num_bins=tarp.get("num_bins"),
+        tarp_num_bootstrap=tarp["num_bootstrap"],
+        seed=derive_seed(seed, "tarp", method),
     )
     coverage, seconds = result.coverage, result.seconds
-    tarp_result = {**result.tarp, "references": settings["tarp"]["references"]}
-    with timed(seconds, "c2st"):
-        c2st_results = _c2st_per_observation(analysis, method, task, observations, posteriors)
+    tarp_result = {**result.tarp, "references": tarp["references"]}
 
-    record = provenance(analysis, analysis["seed"])
+    settings = {
+        "task": task, "method": method, "sampling": sampling, "device": device, "num_simulations": num_simulations,
+        "num_samples": num_samples, "confidence": confidence, "coverage_num_levels": coverage_num_levels,
+        "tarp": tarp,
+    }
+    record = provenance(settings, seed)
     save_arrays(
         ranks,
         {
@@ -89,7 +97,7 @@ def diagnose(
     plot_sbc_ranks(
         np.concatenate([result.parameter_ranks, result.log_density_ranks[:, None]], axis=1),
         num_samples,
-        [*task.parameter_names, LOG_DENSITY],
+        [*built.parameter_names, LOG_DENSITY],
         rank_plot,
     )
     plot_calibration_curve(
@@ -115,7 +123,6 @@ def diagnose(
             "sbc": result.sbc,
             "coverage": coverage,
             "tarp": tarp_result,
-            "c2st": c2st_results,
             "verdicts": {"coverage": coverage["verdict"], "tarp": tarp_result["verdict"]},
             "seconds": {**seconds, "total": sum(seconds.values())},
             "provenance": record,
@@ -131,23 +138,3 @@ def _tarp_references(setting: str, theta: np.ndarray, task: Task, seed: int) -> 
         seed_everything(derive_seed(seed, "tarp_references"))
         return task.prior.sample((len(theta),)).numpy()
     return read_array(setting)[: len(theta)]
-
-
-def _c2st_per_observation(
-    analysis: dict, method: str, task: Task, observations: list[str], posteriors: list[str]
-) -> dict[str, dict]:
-    """C2ST of each observation's posterior samples against its reference samples, where they exist."""
-    results = {}
-    for observation_file, posterior_file in zip(observations, posteriors, strict=True):
-        reference = load_observation(observation_file).get("reference_samples")
-        if reference is None:
-            continue
-        estimate = read_posterior_samples(posterior_file, task.parameter_names)
-        num = min(len(reference), len(estimate), analysis["diagnostics"]["c2st_num_samples"])
-        accuracy = c2st(estimate[:num], reference[:num], seed=derive_seed(analysis["seed"], "c2st", method))
-        results[Path(posterior_file).stem] = {
-            "accuracy": accuracy,
-            "stderr": math.sqrt(accuracy * (1 - accuracy) / (2 * num)),
-            "num_samples": num,
-        }
-    return results

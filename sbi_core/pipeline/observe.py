@@ -1,6 +1,8 @@
-"""Step `observe`: one observation as a file, with its reference posterior samples if any."""
+"""Steps `observe` (one observation as a file) and `reference_posterior` (its reference samples, if any)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -10,38 +12,71 @@ from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.simulation import simulate_at
 from sbi_core.tasks import build_task
 
-__all__ = ["observe", "load_observation"]
+__all__ = ["observe", "reference_posterior", "load_observation", "load_reference_samples"]
 
 
-def observe(analysis: dict, name: str, observation_name: str, output: str) -> None:
-    """Writes `x_o`, and when known `theta_true` and `reference_samples`, to an .npz file.
+def observe(task: dict[str, Any], name: str, observation: dict[str, Any], seed: int, output: str) -> None:
+    """Writes `x_o`, and when known `theta_true`, to an .npz file.
 
     The observation is read from its file, taken from the task's own data (a
     HistFactory workspace's observations), or simulated at its true parameters.
-    Reference posterior samples come from the observation's `reference_samples`
-    file, else from the task's exact reference posterior, else there are none.
+
+    Arguments:
+        task: The analysis's task keys (:func:`~sbi_core.schema.task_settings`).
+        name: The analysis name.
+        observation: Its entry in ``observations``: ``name`` and one of ``theta``,
+            ``file``, ``from_workspace``.
+        seed: The analysis seed.
+        output: The .npz file.
     """
-    spec = next(o for o in analysis["observations"] if o["name"] == observation_name)
-    task = build_task(analysis, f"analyses.{name}")
+    built = build_task(task, f"analyses.{name}")
     arrays = {}
-    if "theta" in spec:
-        arrays["theta_true"] = np.asarray(spec["theta"], dtype=np.float32)
-        arrays["x_o"] = simulate_at(task, spec["theta"], analysis["seed"], observation_name)
-    elif spec.get("from_workspace"):
-        arrays["x_o"] = task.observed_data.numpy()
+    if "theta" in observation:
+        arrays["theta_true"] = np.asarray(observation["theta"], dtype=np.float32)
+        arrays["x_o"] = simulate_at(built, observation["theta"], seed, observation["name"])
+    elif observation.get("from_workspace"):
+        arrays["x_o"] = built.observed_data.numpy()
     else:
-        arrays["x_o"] = read_array(spec["file"])
-    if "reference_samples" in spec:
-        arrays["reference_samples"] = read_array(spec["reference_samples"])
-    elif task.reference_posterior is not None:
-        seed_everything(derive_seed(analysis["seed"], "reference", observation_name))
-        num = analysis["diagnostics"]["c2st_num_samples"]
-        samples = task.reference_posterior(torch.as_tensor(arrays["x_o"]), num)
-        arrays["reference_samples"] = samples.numpy().astype(np.float32)
-    save_arrays(output, arrays, provenance(analysis, analysis["seed"]))
+        arrays["x_o"] = read_array(observation["file"])
+    save_arrays(output, arrays, provenance({"task": task, "observation": observation}, seed))
+
+
+def reference_posterior(
+    task: dict[str, Any],
+    name: str,
+    observation_name: str,
+    seed: int,
+    num_samples: int,
+    observation: str,
+    samples_file: str | None,
+    output: str,
+) -> None:
+    """Writes the observation's reference posterior samples ``[n, d]`` (C2ST, pair plots) to an .npz file.
+
+    They come from the user's `samples_file` (an observation's ``reference_samples``),
+    else `num_samples` draws of the task's exact reference posterior, else there are
+    none (an empty ``[0, d]`` array). A file of its own, so that a C2ST setting never
+    reruns the sampling that depends on the observation.
+    """
+    built = build_task(task, f"analyses.{name}")
+    if samples_file is not None:
+        samples = read_array(samples_file)
+    elif built.reference_posterior is not None:
+        seed_everything(derive_seed(seed, "reference", observation_name))
+        samples = built.reference_posterior(torch.as_tensor(load_observation(observation)["x_o"]), num_samples).numpy()
+    else:
+        samples = np.zeros((0, built.dim_theta))
+    settings = {"task": task, "num_samples": num_samples, "samples_file": samples_file}
+    save_arrays(output, {"reference_samples": samples.astype(np.float32)}, provenance(settings, seed))
 
 
 def load_observation(path: str) -> dict[str, np.ndarray]:
     """Reads an observation file written by :func:`observe`."""
     with np.load(path) as data:
         return {key: data[key] for key in data.files}
+
+
+def load_reference_samples(path: str) -> np.ndarray | None:
+    """Reads the samples written by :func:`reference_posterior`; None where there are none."""
+    samples = load_observation(path)["reference_samples"]
+    return samples if len(samples) else None

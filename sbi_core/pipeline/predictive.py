@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +21,27 @@ __all__ = ["posterior_predictive"]
 
 
 def posterior_predictive(
-    analysis: dict, name: str, method: str, observation: str, posterior: str, result: str, plot: str
+    task: dict[str, Any],
+    name: str,
+    method: str,
+    seed: int,
+    num_simulations: int,
+    observation: str,
+    posterior: str,
+    result: str,
+    plot: str,
 ) -> None:
-    """Simulates at ``diagnostics.ppc_num_simulations`` posterior samples (evenly spaced in the
-    file), in one batch; writes the check's numbers (JSON) and its plot."""
+    """Simulates at `num_simulations` posterior samples (``diagnostics.ppc_num_simulations``,
+    evenly spaced in the file), in one batch; writes the check's numbers (JSON) and its plot."""
     start = time.perf_counter()
-    task = build_task(analysis, f"analyses.{name}")
+    built = build_task(task, f"analyses.{name}")
     observation_name = Path(posterior).stem
     x_o = load_observation(observation)["x_o"]
-    samples = read_posterior_samples(posterior, task.parameter_names)
-    num = min(analysis["diagnostics"]["ppc_num_simulations"], len(samples))
+    samples, _ = read_posterior_samples(posterior)
+    num = min(num_simulations, len(samples))
     theta = torch.as_tensor(samples[np.linspace(0, len(samples) - 1, num).round().astype(int)], dtype=torch.float32)
-    seed_everything(derive_seed(analysis["seed"], "ppc", method, observation_name))
-    predictive = task.simulate(theta).numpy()
+    seed_everything(derive_seed(seed, "ppc", method, observation_name))
+    predictive = built.simulate(theta).numpy()
     check = posterior_predictive_check(x_o, predictive)
     plot_posterior_predictive(check, plot, title=f"{name}: {method.upper()}, {observation_name}")
     write_json(
@@ -43,6 +52,6 @@ def posterior_predictive(
             "observation": observation_name,
             **check,
             "seconds": time.perf_counter() - start,
-            "provenance": provenance(analysis, analysis["seed"]),
+            "provenance": provenance({"task": task, "num_simulations": num_simulations}, seed),
         },
     )

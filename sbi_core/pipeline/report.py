@@ -13,11 +13,13 @@ __all__ = ["report", "summarize"]
 
 
 def report(
-    analysis: dict,
+    task_name: str,
     name: str,
+    seed: int,
     simulation_metadata: list[str],
     estimator_metadata: list[str],
     calibrations: list[str],
+    c2st: list[str],
     predictive_checks: list[str],
     limits: list[str],
     plots: list[str],
@@ -26,7 +28,7 @@ def report(
 ) -> None:
     """Collects the analysis's metadata and diagnostics into summary.json and report.html."""
     numbers = summarize(
-        analysis, name, simulation_metadata, estimator_metadata, calibrations, predictive_checks, limits
+        task_name, name, seed, simulation_metadata, estimator_metadata, calibrations, c2st, predictive_checks, limits
     )
     write_json(summary, numbers)
     with atomic_path(html_report) as tmp:
@@ -34,11 +36,13 @@ def report(
 
 
 def summarize(
-    analysis: dict,
+    task_name: str,
     name: str,
+    seed: int,
     simulation_metadata: list[str],
     estimator_metadata: list[str],
     calibrations: list[str],
+    c2st: Sequence[str] = (),
     predictive_checks: Sequence[str] = (),
     limits: Sequence[str] = (),
 ) -> dict:
@@ -50,6 +54,15 @@ def summarize(
         simulations[meta["split"]] = {
             k: meta[k] for k in ("source", "num_simulated", "num_invalid", "num_valid")
         }
+    c2st_results: dict[str, dict] = {}
+    c2st_seconds: dict[str, float] = {}
+    for path in c2st:
+        result = read_json(path)
+        c2st_seconds[result["method"]] = c2st_seconds.get(result["method"], 0.0) + result["seconds"]
+        if result["accuracy"] is not None:  # None: the observation has no reference samples
+            c2st_results.setdefault(result["method"], {})[result["observation"]] = {
+                k: result[k] for k in ("accuracy", "stderr", "num_samples")
+            }
     checks: dict[str, dict] = {}
     for path in predictive_checks:
         check = read_json(path)
@@ -61,6 +74,10 @@ def summarize(
         trained, calibration = read_json(estimator_path), read_json(calibration_path)
         sbc, coverage, tarp = calibration["sbc"], calibration["coverage"], calibration["tarp"]
         method_checks = checks.get(trained["method"], {})
+        extra_seconds = {
+            "c2st": c2st_seconds.get(trained["method"], 0.0),
+            "ppc": sum(c["seconds"] for c in method_checks.values()),
+        }
         methods[trained["method"]] = {
             "epochs_trained": trained["epochs_trained"],
             "best_validation_loss": trained["best_validation_loss"],
@@ -75,12 +92,12 @@ def summarize(
             },
             "coverage": {k: coverage[k] for k in ("verdict", "max_deviation", "confidence")},
             "tarp": {k: tarp[k] for k in ("verdict", "atc", "atc_stderr", "ks_pvalue")},
-            "c2st": calibration["c2st"],
+            "c2st": c2st_results.get(trained["method"], {}),
             "ppc": {obs: {k: v for k, v in c.items() if k != "seconds"} for obs, c in method_checks.items()},
             "diagnostics_seconds": {
                 **{k: v for k, v in calibration["seconds"].items() if k != "total"},
-                "ppc": sum(c["seconds"] for c in method_checks.values()),
-                "total": calibration["seconds"]["total"] + sum(c["seconds"] for c in method_checks.values()),
+                **extra_seconds,
+                "total": calibration["seconds"]["total"] + sum(extra_seconds.values()),
             },
         }
     upper_limits = {}
@@ -98,12 +115,12 @@ def summarize(
         }
     return {
         "analysis": name,
-        "task": analysis["task"],
-        "seed": analysis["seed"],
+        "task": task_name,
+        "seed": seed,
         "simulations": simulations,
         "methods": methods,
         "upper_limits": upper_limits,
-        "provenance": provenance(analysis, analysis["seed"]),
+        "provenance": provenance({"task": task_name}, seed),
     }
 
 

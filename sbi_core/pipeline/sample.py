@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import arviz as az
 import torch
@@ -15,25 +16,42 @@ from sbi_core.seeding import derive_seed, seed_everything
 __all__ = ["sample"]
 
 
-def sample(analysis: dict, name: str, method: str, observation_name: str, estimator: str, observation: str, output: str) -> None:
-    """Draws `sampling.num_samples` posterior samples given the observation; writes netCDF."""
-    task, posterior = load_posterior(analysis, name, estimator)
+def sample(
+    task: dict[str, Any],
+    name: str,
+    method: str,
+    observation_name: str,
+    sampling: dict[str, Any],
+    seed: int,
+    device: str,
+    estimator: str,
+    observation: str,
+    output: str,
+) -> None:
+    """Draws ``sampling.num_samples`` posterior samples given the observation; writes netCDF.
+
+    Arguments:
+        task: The analysis's task keys (:func:`~sbi_core.schema.task_settings`).
+        sampling: The ``sampling`` keys the method reads (registry).
+        device: Where the sampler runs.
+    """
+    built, posterior = load_posterior(task, name, estimator, sampling, device)
     x_o = load_observation(observation)["x_o"]
-    seed_everything(derive_seed(analysis["seed"], "sample", method, observation_name))
-    samples = posterior.sample(torch.as_tensor(x_o)[None], analysis["sampling"]["num_samples"])[0].numpy()
+    seed_everything(derive_seed(seed, "sample", method, observation_name))
+    samples = posterior.sample(torch.as_tensor(x_o)[None], sampling["num_samples"])[0].numpy()
+    settings = {"task": task, "method": method, "sampling": sampling, "device": device}
     attrs = {
         "analysis": name,
-        "task": analysis["task"],
+        "task": task["task"],
         "method": method,
         "observation": observation_name,
-        "provenance": json.dumps(provenance(analysis, analysis["seed"])),
+        "provenance": json.dumps(provenance(settings, seed)),
     }
     idata = az.from_dict(
-        posterior={p: samples[None, :, i] for i, p in enumerate(task.parameter_names)},
+        posterior={p: samples[None, :, i] for i, p in enumerate(built.parameter_names)},
         observed_data={"x": x_o},
     )
     for group in (idata.posterior, idata.observed_data):
         group.attrs.update(attrs)
     with atomic_path(output) as tmp:
         idata.to_netcdf(str(tmp))
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sbi_core.io import provenance, save_simulations, write_json
 from sbi_core.simulation import collect_simulations, simulate_shard
@@ -13,31 +14,53 @@ __all__ = ["simulate", "collect"]
 log = logging.getLogger(__name__)
 
 
-def simulate(analysis: dict, name: str, split: str, shard: int, output: str) -> None:
-    """Simulates one shard of a split and saves all its rows (invalid ones are dropped at collect)."""
-    task = build_task(analysis, f"analyses.{name}")
-    simulations = analysis["simulations"]
-    theta, x = simulate_shard(
-        task, simulations[split], simulations["shards"], shard, analysis["seed"], split
-    )
-    save_simulations(output, theta, x, provenance(analysis, analysis["seed"]))
+def simulate(
+    task: dict[str, Any], name: str, split: str, num_simulations: int, shards: int, shard: int, seed: int, output: str
+) -> None:
+    """Simulates one shard of a split and saves all its rows (invalid ones are dropped at collect).
+
+    Arguments:
+        task: The analysis's task keys (:func:`~sbi_core.schema.task_settings`).
+        name: The analysis name.
+        split: ``train`` or ``test``.
+        num_simulations: Simulations in the whole split (``simulations.<split>``).
+        shards: Shards of the split (``simulations.shards``); this is shard `shard`.
+        seed: The analysis seed.
+        output: The shard's .npz file.
+    """
+    settings = {"task": task, "split": split, "num_simulations": num_simulations, "shards": shards}
+    theta, x = simulate_shard(build_task(task, f"analyses.{name}"), num_simulations, shards, shard, seed, split)
+    save_simulations(output, theta, x, provenance(settings, seed))
     log.info("%s: simulated %d rows for %s shard %d", name, len(theta), split, shard)
 
 
-def collect(analysis: dict, name: str, split: str, inputs: list[str], output: str, metadata: str) -> None:
-    """Merges shard files (or reads the user's file), drops invalid rows, writes data + metadata."""
+def collect(
+    task_name: str,
+    name: str,
+    split: str,
+    source: int | str,
+    max_invalid_fraction: float,
+    seed: int,
+    inputs: list[str],
+    output: str,
+    metadata: str,
+) -> None:
+    """Merges shard files (or reads the user's file), drops invalid rows, writes data + metadata.
+
+    Arguments:
+        task_name: The analysis's ``task`` (recorded).
+        source: ``simulations.<split>``: a number of simulations, or the user's .npz file.
+        max_invalid_fraction: ``simulations.max_invalid_fraction``.
+    """
     label = f"analyses.{name}.simulations.{split}"
-    theta, x, counts = collect_simulations(
-        inputs, analysis["simulations"]["max_invalid_fraction"], label
-    )
-    record = provenance(analysis, analysis["seed"])
+    theta, x, counts = collect_simulations(inputs, max_invalid_fraction, label)
+    record = provenance({"source": source, "max_invalid_fraction": max_invalid_fraction}, seed)
     save_simulations(output, theta, x, record)
-    source = analysis["simulations"][split]
     write_json(
         metadata,
         {
             "analysis": name,
-            "task": analysis["task"],
+            "task": task_name,
             "split": split,
             "source": source if isinstance(source, str) else "simulated",
             "shards": len(inputs),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import time
+from typing import Any
 
 import torch
 
-from sbi_core.estimators import require_device, save_estimator, train_estimator
+from sbi_core.estimators import require_device, train_estimator
 from sbi_core.io import atomic_path, load_simulations, provenance, write_json
 from sbi_core.plots import plot_loss
 from sbi_core.seeding import derive_seed, seed_everything
@@ -17,39 +18,54 @@ __all__ = ["train"]
 
 
 def train(
-    analysis: dict,
+    task: dict[str, Any],
     name: str,
     method: str,
+    training: dict[str, Any],
+    seed: int,
+    device: str,
     simulations: str,
     estimator: str,
     metadata: str,
     history: str,
     loss_plot: str,
 ) -> None:
-    """Trains `method` on the training simulations and writes its four artifacts."""
-    task = build_task(analysis, f"analyses.{name}")
+    """Trains `method` on the training simulations and writes its four artifacts.
+
+    Arguments:
+        task: The analysis's task keys (:func:`~sbi_core.schema.task_settings`).
+        name: The analysis name.
+        method: A method of :mod:`~sbi_core.estimators.registry`.
+        training: The ``training`` keys the method reads.
+        seed: The analysis seed.
+        device: ``cpu`` or ``cuda``: where it trains.
+        simulations: The training split (.npz).
+        estimator, metadata, history, loss_plot: The four outputs.
+    """
+    built = build_task(task, f"analyses.{name}")
     theta, x = load_simulations(simulations)
-    seed_everything(derive_seed(analysis["seed"], "train", method))
+    seed_everything(derive_seed(seed, "train", method))
     start = time.perf_counter()
-    network, hyperparameters, losses = train_estimator(
+    trained, losses = train_estimator(
         method,
         torch.as_tensor(theta),
         torch.as_tensor(x),
-        task.prior,
-        analysis["training"],
-        device=require_device(analysis["device"], f"analyses.{name}.device"),
+        built.prior,
+        training,
+        device=require_device(device, f"analyses.{name}.device"),
     )
     seconds = time.perf_counter() - start
-    hyperparameters.update(task=analysis["task"], parameter_names=list(task.parameter_names))
-    record = provenance(analysis, analysis["seed"])
-    save_estimator(estimator, network, hyperparameters, record)
+    trained.hyperparameters.update(task=task["task"], parameter_names=list(built.parameter_names))
+    record = provenance({"task": task, "method": method, "training": training, "device": device}, seed)
+    trained.save(estimator, record)
     write_json(
         metadata,
         {
             "analysis": name,
             "method": method,
-            "hyperparameters": hyperparameters,
-            "training": analysis["training"],
+            "hyperparameters": trained.hyperparameters,
+            "training": training,
+            "device": device,
             "num_simulations": len(theta),
             "epochs_trained": losses["epochs_trained"],
             "best_validation_loss": losses["best_validation_loss"],

@@ -25,13 +25,11 @@ from sbi_core.ratio.losses import (
     build_loss,
     draw_atoms,
 )
-from sbi_core.ratio.network import RatioEstimator, load_ratio_estimator, save_ratio_estimator
+from sbi_core.ratio.network import RatioEstimator
 from sbi_core.ratio.training import DEFAULT_SETTINGS, train_ratio_estimator
 
 __all__ = [
     "RatioEstimator",
-    "save_ratio_estimator",
-    "load_ratio_estimator",
     "RatioLoss",
     "NREALoss",
     "NREBLoss",

@@ -18,16 +18,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from sbi_core.errors import ArtifactError
-from sbi_core.io import load_state, save_state
 
-__all__ = ["ACTIVATIONS", "RatioEstimator", "save_ratio_estimator", "load_ratio_estimator"]
+__all__ = ["ACTIVATIONS", "RatioEstimator"]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU}
 _ESTIMATOR = "ratio"
@@ -293,39 +291,3 @@ def _infer_features(embedding_net: nn.Module, x_shape: tuple[int, ...]) -> int:
     finally:
         embedding_net.train(was_training)
     return int(out.reshape(2, -1).shape[1])
-
-
-def save_ratio_estimator(path: str | Path, network: RatioEstimator, **metadata: Any) -> None:
-    """Saves the weights, z-scoring and JSON hyperparameters (loads with ``weights_only=True``).
-
-    Arguments:
-        path: The ``.pt`` file to write (atomically).
-        network: The estimator.
-        metadata: Extra JSON-able entries stored with the hyperparameters, e.g. ``loss="nre_b"``.
-    """
-    state_dict = {key: value.detach().cpu() for key, value in network.state_dict().items()}
-    save_state(path, state_dict, {**metadata, **network.hyperparameters})
-
-
-def load_ratio_estimator(
-    path: str | Path, embedding_net: nn.Module | None = None
-) -> tuple[RatioEstimator, dict[str, Any]]:
-    """Rebuilds a saved estimator and loads its weights, refusing foreign files.
-
-    Arguments:
-        path: A file written by :func:`save_ratio_estimator`.
-        embedding_net: The embedding net, if the estimator was built with one.
-
-    Returns:
-        The network (on the CPU, in eval mode) and its stored hyperparameters.
-    """
-    state_dict, hyperparameters = load_state(path)
-    try:
-        network = RatioEstimator.from_hyperparameters(hyperparameters, embedding_net)
-    except ArtifactError as error:
-        raise ArtifactError(f"{path}: {error}") from error
-    try:
-        network.load_state_dict(state_dict)
-    except RuntimeError as error:
-        raise ArtifactError(f"{path}: weights do not fit the recorded architecture: {error}") from error
-    return network.eval(), hyperparameters

@@ -1,8 +1,9 @@
 """Posterior samplers vectorized across many observations: SIR from the prior and batched MCMC.
 
-Both take a :class:`~sbi_core.ratio.RatioEstimator` (or an NLE flow seen as one,
-:class:`~sbi_core.sampling.support.LogRatioModel`) and its prior and return
-samples ``[M, S, d]`` for ``M`` observations ``[M, ...]`` in one pass.
+Both take any log-ratio model (:class:`~sbi_core.sampling.support.LogRatioModel`: a
+trained :class:`~sbi_core.estimators.Estimator` of any method, or a bare
+:class:`~sbi_core.ratio.RatioEstimator`) and its prior and return samples
+``[M, S, d]`` for ``M`` observations ``[M, ...]`` in one pass.
 """
 
 from sbi_core.sampling.mcmc import sample_mcmc

@@ -22,9 +22,10 @@ __all__ = ["LogRatioModel", "prior_log_prob"]
 class LogRatioModel(Protocol):
     r"""A log-ratio :math:`f(\theta, x)` up to a constant per observation, evaluated in batches.
 
-    :class:`~sbi_core.ratio.RatioEstimator` is one; an NLE flow, with
-    :math:`f = \log q(x | \theta) = \log r(\theta, x) + \log p(x)`, is another
-    (:class:`~sbi_core.estimators.flows.FlowLikelihood`).
+    Every trained estimator is one (:class:`~sbi_core.estimators.Estimator`: NPE, NLE
+    with :math:`f = \log q(x | \theta) = \log r(\theta, x) + \log p(x)`, the ratio
+    methods), as are a bare :class:`~sbi_core.ratio.RatioEstimator` and the exact
+    :class:`~sbi_core.tasks.histfactory.HistFactoryLikelihood`.
     """
 
     dim_theta: int

@@ -13,7 +13,6 @@ from sbi_core.tasks.user_code import import_callable
 
 __all__ = ["build_task", "import_callable"]
 
-
 def build_task(analysis: dict[str, Any], where: str) -> Task:
     """Builds the task an analysis config asks for.
 

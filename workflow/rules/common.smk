@@ -1,16 +1,19 @@
-"""Helpers shared by the rules: config lookups, input functions, final targets."""
+"""Helpers shared by the rules: config lookups, input functions, final targets.
 
-from pathlib import Path
+Each rule's params are the config keys that rule reads, one per param, so that
+Snakemake reruns exactly the jobs a config change touches.
+"""
 
-from sbi_core.pipeline.limits import LIMIT_METHODS
+from sbi_core.estimators.registry import LIKELIHOOD_METHODS, METHODS, method_spec
+from sbi_core.schema import task_settings
 
 
 wildcard_constraints:
-    analysis=r"[A-Za-z0-9_.-]+",
+    analysis=r"[A-Za-z0-9_][A-Za-z0-9_.-]*",
     split=r"train|test",
     shard=r"\d+",
-    method=r"npe|nle|nre|nre_a|nre_c|bnre",
-    obs=r"[A-Za-z0-9_.-]+",
+    method="|".join(METHODS),
+    obs=r"[A-Za-z0-9_][A-Za-z0-9_.-]*",
 
 
 # Light rules run on the submitting machine, not as cluster jobs.
@@ -23,15 +26,71 @@ localrules:
     report,
 
 
-ANALYSIS = lookup(dpath="analyses/{analysis}", within=config)
+SEED = lookup(dpath="analyses/{analysis}/seed", within=config)
+DEVICE = lookup(dpath="analyses/{analysis}/device", within=config)
+TASK_NAME = lookup(dpath="analyses/{analysis}/task", within=config)
 
 
 def analysis_config(wildcards):
     return config["analyses"][wildcards.analysis]
 
 
+def task_keys(wildcards):
+    """The keys that define the task (prior, simulator, parameters): every step reads them."""
+    return task_settings(analysis_config(wildcards))
+
+
+def task_files(wildcards):
+    """Files the task is built from (a HistFactory workspace), inputs of every rule that builds it."""
+    histfactory = analysis_config(wildcards).get("histfactory")
+    return [histfactory["workspace"]] if histfactory else []
+
+
+def training_settings(wildcards):
+    """The training keys this method reads (registry), so another method's key does not retrain it."""
+    training = analysis_config(wildcards)["training"]
+    keys = method_spec(wildcards.method).training_keys
+    return {key: training[key] for key in keys if key in training}
+
+
+def sampling_settings(wildcards):
+    """The sampling keys this method reads (registry): NPE samples its flow, the others our samplers."""
+    sampling = analysis_config(wildcards)["sampling"]
+    keys = method_spec(wildcards.method).sampling_keys
+    return {key: sampling[key] for key in keys if key in sampling}
+
+
 def observation_names(analysis):
     return [o["name"] for o in config["analyses"][analysis]["observations"]]
+
+
+def observation_entry(wildcards):
+    return next(
+        o
+        for o in analysis_config(wildcards)["observations"]
+        if o["name"] == wildcards.obs
+    )
+
+
+def observation_settings(wildcards):
+    """How the observation is made; its reference samples are another rule's business."""
+    entry = observation_entry(wildcards)
+    return {key: value for key, value in entry.items() if key != "reference_samples"}
+
+
+def observation_data_file(wildcards):
+    entry = observation_entry(wildcards)
+    return [entry["file"]] if "file" in entry else []
+
+
+def reference_samples_file(wildcards):
+    entry = observation_entry(wildcards)
+    return [entry["reference_samples"]] if "reference_samples" in entry else []
+
+
+def tarp_reference_file(wildcards):
+    references = analysis_config(wildcards)["diagnostics"]["tarp"]["references"]
+    return [] if references in ("uniform", "prior") else [references]
 
 
 def simulation_sources(wildcards):
@@ -48,24 +107,16 @@ def simulation_sources(wildcards):
     )
 
 
+def simulation_source(wildcards):
+    return analysis_config(wildcards)["simulations"][wildcards.split]
+
+
 def observation_files(wildcards):
     return expand(
         "results/{analysis}/observations/{obs}.npz",
         analysis=wildcards.analysis,
         obs=observation_names(wildcards.analysis),
     )
-
-
-def method_observation_files(wildcards):
-    return {
-        "observations": observation_files(wildcards),
-        "posteriors": expand(
-            "results/{analysis}/posteriors/{method}/{obs}.nc",
-            analysis=wildcards.analysis,
-            method=wildcards.method,
-            obs=observation_names(wildcards.analysis),
-        ),
-    }
 
 
 def has_predictive_checks(analysis):
@@ -80,7 +131,12 @@ def limit_methods(analysis):
     settings = config["analyses"][analysis]
     if settings["task"] != "histfactory" or not settings["upper_limit"]["activate"]:
         return []
-    return [m for m in settings["methods"] if m in LIMIT_METHODS]
+    return [m for m in settings["methods"] if m in LIKELIHOOD_METHODS]
+
+
+def gpu_request(wildcards):
+    """One GPU for the jobs of an analysis with `device: cuda`, none otherwise (SLURM's --gpus)."""
+    return 1 if analysis_config(wildcards)["device"] == "cuda" else 0
 
 
 def report_inputs(wildcards):
@@ -100,6 +156,12 @@ def report_inputs(wildcards):
             "{prefix}/diagnostics/{method}/calibration.json",
             prefix=prefix,
             method=methods,
+        ),
+        "c2st": expand(
+            "{prefix}/diagnostics/{method}/c2st_{obs}.json",
+            prefix=prefix,
+            method=methods,
+            obs=observations,
         ),
         "predictive_checks": expand(
             "{prefix}/diagnostics/{method}/ppc_{obs}.json",

@@ -1,9 +1,10 @@
 rule diagnose:
-    """SBC, expected HPD coverage and TARP on the test split, C2ST against references, for one method."""
+    """SBC, expected HPD coverage and TARP of one method on the held-out test split."""
     input:
-        unpack(method_observation_files),
         estimator="results/{analysis}/estimators/{method}.pt",
         test_simulations="results/{analysis}/simulations/test.npz",
+        tarp_references=tarp_reference_file,
+        task_files=task_files,
     output:
         calibration="results/{analysis}/diagnostics/{method}/calibration.json",
         ranks="results/{analysis}/diagnostics/{method}/sbc_ranks.npz",
@@ -32,10 +33,53 @@ rule diagnose:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=gpu_request,
     params:
-        analysis=ANALYSIS,
+        task=task_keys,
+        seed=SEED,
+        device=DEVICE,
+        sampling=sampling_settings,
+        num_simulations=lookup(
+            dpath="analyses/{analysis}/diagnostics/num_simulations", within=config
+        ),
+        num_samples=lookup(
+            dpath="analyses/{analysis}/diagnostics/num_samples", within=config
+        ),
+        confidence=lookup(
+            dpath="analyses/{analysis}/diagnostics/confidence", within=config
+        ),
+        coverage_num_levels=lookup(
+            dpath="analyses/{analysis}/diagnostics/coverage_num_levels", within=config
+        ),
+        tarp=lookup(dpath="analyses/{analysis}/diagnostics/tarp", within=config),
     script:
         "../scripts/diagnose.py"
+
+
+rule c2st:
+    """Classifier two-sample test of one posterior against its reference samples, where they exist."""
+    input:
+        posterior="results/{analysis}/posteriors/{method}/{obs}.nc",
+        reference="results/{analysis}/references/{obs}.npz",
+    output:
+        result="results/{analysis}/diagnostics/{method}/c2st_{obs}.json",
+    log:
+        "results/{analysis}/logs/c2st/{method}_{obs}.log",
+    benchmark:
+        "results/{analysis}/benchmarks/c2st/{method}_{obs}.tsv"
+    conda:
+        "../../envs/sbi.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        seed=SEED,
+        num_samples=lookup(
+            dpath="analyses/{analysis}/diagnostics/c2st_num_samples", within=config
+        ),
+    script:
+        "../scripts/c2st.py"
 
 
 rule plot_posterior:
@@ -43,6 +87,7 @@ rule plot_posterior:
     input:
         posterior="results/{analysis}/posteriors/{method}/{obs}.nc",
         observation="results/{analysis}/observations/{obs}.npz",
+        reference="results/{analysis}/references/{obs}.npz",
     output:
         plot=report(
             "results/{analysis}/diagnostics/{method}/pair_{obs}.png",
@@ -55,8 +100,6 @@ rule plot_posterior:
         "results/{analysis}/benchmarks/plot_posterior/{method}_{obs}.tsv"
     conda:
         "../../envs/sbi.yaml"
-    params:
-        analysis=ANALYSIS,
     script:
         "../scripts/plot_posterior.py"
 
@@ -66,6 +109,7 @@ rule posterior_predictive:
     input:
         posterior="results/{analysis}/posteriors/{method}/{obs}.nc",
         observation="results/{analysis}/observations/{obs}.npz",
+        task_files=task_files,
     output:
         result="results/{analysis}/diagnostics/{method}/ppc_{obs}.json",
         plot=report(
@@ -84,6 +128,10 @@ rule posterior_predictive:
         mem_mb=4000,
         runtime=60,
     params:
-        analysis=ANALYSIS,
+        task=task_keys,
+        seed=SEED,
+        num_simulations=lookup(
+            dpath="analyses/{analysis}/diagnostics/ppc_num_simulations", within=config
+        ),
     script:
         "../scripts/posterior_predictive.py"

@@ -2,6 +2,7 @@ rule pyhf_limits:
     """pyhf.infer's CLs upper limits on the POI of a histfactory analysis, per observation."""
     input:
         observations=observation_files,
+        task_files=task_files,
     output:
         limits="results/{analysis}/limits/pyhf.json",
     log:
@@ -11,7 +12,9 @@ rule pyhf_limits:
     conda:
         "../../envs/sbi.yaml"
     params:
-        analysis=ANALYSIS,
+        task=task_keys,
+        seed=SEED,
+        upper_limit=lookup(dpath="analyses/{analysis}/upper_limit", within=config),
     script:
         "../scripts/pyhf_limits.py"
 
@@ -22,6 +25,7 @@ rule upper_limit:
         observations=observation_files,
         estimator="results/{analysis}/estimators/{method}.pt",
         reference="results/{analysis}/limits/pyhf.json",
+        task_files=task_files,
     output:
         limits="results/{analysis}/limits/{method}.json",
         plot=report(
@@ -40,6 +44,8 @@ rule upper_limit:
         mem_mb=4000,
         runtime=120,
     params:
-        analysis=ANALYSIS,
+        task=task_keys,
+        seed=SEED,
+        upper_limit=lookup(dpath="analyses/{analysis}/upper_limit", within=config),
     script:
         "../scripts/upper_limit.py"

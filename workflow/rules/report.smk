@@ -12,6 +12,7 @@ rule report:
     conda:
         "../../envs/sbi.yaml"
     params:
-        analysis=ANALYSIS,
+        task_name=TASK_NAME,
+        seed=SEED,
     script:
         "../scripts/report.py"

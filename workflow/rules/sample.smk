@@ -3,6 +3,7 @@ rule sample:
     input:
         estimator="results/{analysis}/estimators/{method}.pt",
         observation="results/{analysis}/observations/{obs}.npz",
+        task_files=task_files,
     output:
         posterior="results/{analysis}/posteriors/{method}/{obs}.nc",
     log:
@@ -15,7 +16,11 @@ rule sample:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpu=gpu_request,
     params:
-        analysis=ANALYSIS,
+        task=task_keys,
+        seed=SEED,
+        device=DEVICE,
+        sampling=sampling_settings,
     script:
         "../scripts/sample.py"

@@ -1,5 +1,7 @@
 rule simulate:
     """One seeded shard of a split's simulations (all rows; invalid ones dropped at merge)."""
+    input:
+        task_files=task_files,
     output:
         simulations=temp("results/{analysis}/simulations/{split}/shard_{shard}.npz"),
     log:
@@ -14,7 +16,12 @@ rule simulate:
         mem_mb=2000,
         runtime=60,
     params:
-        analysis=ANALYSIS,
+        task=task_keys,
+        seed=SEED,
+        num_simulations=lookup(
+            dpath="analyses/{analysis}/simulations/{split}", within=config
+        ),
+        shards=lookup(dpath="analyses/{analysis}/simulations/shards", within=config),
     script:
         "../scripts/simulate.py"
 
@@ -33,13 +40,22 @@ rule merge_simulations:
     conda:
         "../../envs/sbi.yaml"
     params:
-        analysis=ANALYSIS,
+        task_name=TASK_NAME,
+        seed=SEED,
+        source=simulation_source,
+        max_invalid_fraction=lookup(
+            dpath="analyses/{analysis}/simulations/max_invalid_fraction",
+            within=config,
+        ),
     script:
         "../scripts/merge_simulations.py"
 
 
 rule observe:
-    """One observation: read from its file or simulated at its true parameters."""
+    """One observation: read from its file, the workspace, or simulated at its true parameters."""
+    input:
+        data=observation_data_file,
+        task_files=task_files,
     output:
         observation="results/{analysis}/observations/{obs}.npz",
     log:
@@ -49,6 +65,36 @@ rule observe:
     conda:
         "../../envs/sbi.yaml"
     params:
-        analysis=ANALYSIS,
+        task=task_keys,
+        seed=SEED,
+        observation=observation_settings,
     script:
         "../scripts/observe.py"
+
+
+rule reference_posterior:
+    """Reference posterior samples of one observation (the user's file, or the exact posterior)."""
+    input:
+        observation="results/{analysis}/observations/{obs}.npz",
+        samples=reference_samples_file,
+        task_files=task_files,
+    output:
+        reference="results/{analysis}/references/{obs}.npz",
+    log:
+        "results/{analysis}/logs/reference_posterior/{obs}.log",
+    benchmark:
+        "results/{analysis}/benchmarks/reference_posterior/{obs}.tsv"
+    conda:
+        "../../envs/sbi.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        task=task_keys,
+        seed=SEED,
+        num_samples=lookup(
+            dpath="analyses/{analysis}/diagnostics/c2st_num_samples", within=config
+        ),
+    script:
+        "../scripts/reference_posterior.py"

@@ -1,7 +1,8 @@
 rule train:
-    """Trains one estimator (NPE or NLE) on the training split."""
+    """Trains one estimator (any method of the registry) on the training split."""
     input:
         simulations="results/{analysis}/simulations/train.npz",
+        task_files=task_files,
     output:
         estimator="results/{analysis}/estimators/{method}.pt",
         metadata="results/{analysis}/estimators/{method}.json",
@@ -21,7 +22,11 @@ rule train:
     resources:
         mem_mb=8000,
         runtime=240,
+        gpu=gpu_request,
     params:
-        analysis=ANALYSIS,
+        task=task_keys,
+        seed=SEED,
+        device=DEVICE,
+        training=training_settings,
     script:
         "../scripts/train.py"

@@ -4,8 +4,9 @@ start_job(snakemake.log[0], snakemake.threads)
 from sbi_core.pipeline import observe
 
 observe(
-    snakemake.params.analysis,
-    snakemake.wildcards.analysis,
-    snakemake.wildcards.obs,
-    snakemake.output.observation,
+    task=snakemake.params.task,
+    name=snakemake.wildcards.analysis,
+    observation=snakemake.params.observation,
+    seed=snakemake.params.seed,
+    output=snakemake.output.observation,
 )

@@ -4,10 +4,10 @@ start_job(snakemake.log[0], snakemake.threads)
 from sbi_core.pipeline import plot_posterior
 
 plot_posterior(
-    snakemake.params.analysis,
-    snakemake.wildcards.analysis,
-    snakemake.wildcards.method,
-    snakemake.input.observation,
-    snakemake.input.posterior,
-    snakemake.output.plot,
+    name=snakemake.wildcards.analysis,
+    method=snakemake.wildcards.method,
+    posterior=snakemake.input.posterior,
+    observation=snakemake.input.observation,
+    reference=snakemake.input.reference,
+    output=snakemake.output.plot,
 )

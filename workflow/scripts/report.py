@@ -4,14 +4,16 @@ start_job(snakemake.log[0], snakemake.threads)
 from sbi_core.pipeline import report
 
 report(
-    snakemake.params.analysis,
-    snakemake.wildcards.analysis,
-    list(snakemake.input.simulation_metadata),
-    list(snakemake.input.estimator_metadata),
-    list(snakemake.input.calibrations),
-    list(snakemake.input.predictive_checks),
-    list(snakemake.input.limits),
-    list(snakemake.input.plots),
-    snakemake.output.summary,
-    snakemake.output.html,
+    task_name=snakemake.params.task_name,
+    name=snakemake.wildcards.analysis,
+    seed=snakemake.params.seed,
+    simulation_metadata=list(snakemake.input.simulation_metadata),
+    estimator_metadata=list(snakemake.input.estimator_metadata),
+    calibrations=list(snakemake.input.calibrations),
+    c2st=list(snakemake.input.c2st),
+    predictive_checks=list(snakemake.input.predictive_checks),
+    limits=list(snakemake.input.limits),
+    plots=list(snakemake.input.plots),
+    summary=snakemake.output.summary,
+    html_report=snakemake.output.html,
 )

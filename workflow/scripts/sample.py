@@ -4,11 +4,14 @@ start_job(snakemake.log[0], snakemake.threads)
 from sbi_core.pipeline import sample
 
 sample(
-    snakemake.params.analysis,
-    snakemake.wildcards.analysis,
-    snakemake.wildcards.method,
-    snakemake.wildcards.obs,
-    snakemake.input.estimator,
-    snakemake.input.observation,
-    snakemake.output.posterior,
+    task=snakemake.params.task,
+    name=snakemake.wildcards.analysis,
+    method=snakemake.wildcards.method,
+    observation_name=snakemake.wildcards.obs,
+    sampling=snakemake.params.sampling,
+    seed=snakemake.params.seed,
+    device=snakemake.params.device,
+    estimator=snakemake.input.estimator,
+    observation=snakemake.input.observation,
+    output=snakemake.output.posterior,
 )

@@ -4,9 +4,12 @@ start_job(snakemake.log[0], snakemake.threads)
 from sbi_core.pipeline import simulate
 
 simulate(
-    snakemake.params.analysis,
-    snakemake.wildcards.analysis,
-    snakemake.wildcards.split,
-    int(snakemake.wildcards.shard),
-    snakemake.output.simulations,
+    task=snakemake.params.task,
+    name=snakemake.wildcards.analysis,
+    split=snakemake.wildcards.split,
+    num_simulations=snakemake.params.num_simulations,
+    shards=snakemake.params.shards,
+    shard=int(snakemake.wildcards.shard),
+    seed=snakemake.params.seed,
+    output=snakemake.output.simulations,
 )

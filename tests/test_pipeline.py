@@ -1,0 +1,116 @@
+"""Every workflow step in process, on tiny data, without Snakemake: the steps' own test path.
+
+Whole Snakemake runs (test_workflow, test_reruns, test_reproducibility, test_slurm) test
+the workflow itself; here each step's typed arguments and artifacts are checked in
+seconds, the way a notebook would call them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sbi_core import pipeline
+from sbi_core.estimators import load_estimator, method_spec
+from sbi_core.io import read_provenance
+from sbi_core.schema import task_settings
+from tests.conftest import validated
+
+NAME = "demo"
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory) -> tuple[dict, Path]:
+    """A validated tiny gaussian_linear analysis with NPE and NRE, and its results folder."""
+    analysis = validated({
+        "task": "gaussian_linear",
+        "seed": 3,
+        "simulations": {"train": 300, "test": 20, "shards": 2},
+        "methods": ["npe", "nre"],
+        "observations": [{"name": "o1", "theta": [0.1] * 10}],
+        "training": {"hidden_features": 16, "num_transforms": 2, "batch_size": 100, "max_epochs": 3, "patience": 2},
+        "sampling": {"num_samples": 40, "num_chains": 4, "warmup_steps": 10},
+        "diagnostics": {"num_simulations": 20, "num_samples": 20, "c2st_num_samples": 40, "ppc_num_simulations": 10},
+    }, NAME)
+    return analysis, tmp_path_factory.mktemp("steps")
+
+
+@pytest.fixture(scope="module")
+def simulated(settings) -> Path:
+    analysis, root = settings
+    task, simulations = task_settings(analysis), analysis["simulations"]
+    for split in ("train", "test"):
+        shards = [str(root / f"{split}_{i}.npz") for i in range(simulations["shards"])]
+        for shard, path in enumerate(shards):
+            pipeline.simulate(task, NAME, split, simulations[split], simulations["shards"], shard, analysis["seed"], path)
+        pipeline.collect(analysis["task"], NAME, split, simulations[split], simulations["max_invalid_fraction"],
+                         analysis["seed"], shards, str(root / f"{split}.npz"), str(root / f"{split}.json"))
+    observation = analysis["observations"][0]
+    pipeline.observe(task, NAME, observation, analysis["seed"], str(root / "o1.npz"))
+    pipeline.reference_posterior(task, NAME, "o1", analysis["seed"], analysis["diagnostics"]["c2st_num_samples"],
+                                 str(root / "o1.npz"), None, str(root / "o1_reference.npz"))
+    return root
+
+
+def _keys(block: dict, keys: tuple[str, ...]) -> dict:
+    return {key: block[key] for key in keys if key in block}
+
+
+@pytest.mark.parametrize("method", ["npe", "nre"])
+def test_every_step_in_process(settings, simulated, method):
+    analysis, _ = settings
+    root, task, seed, spec = simulated, task_settings(analysis), analysis["seed"], method_spec(method)
+    training = _keys(analysis["training"], spec.training_keys)
+    sampling = _keys(analysis["sampling"], spec.sampling_keys)
+    train = json.loads((root / "train.json").read_text())
+    assert train["num_valid"] == 300 and train["shards"] == 2
+
+    out = root / method
+    pipeline.train(task, NAME, method, training, seed, "cpu", str(root / "train.npz"), str(out / "estimator.pt"),
+                   str(out / "estimator.json"), str(out / "history.csv"), str(out / "loss.png"))
+    trained = load_estimator(out / "estimator.pt")
+    assert trained.method == method and trained.hyperparameters["parameter_names"][0] == "theta_1"
+    assert read_provenance(out / "estimator.pt")["seed"] == seed
+    pipeline.sample(task, NAME, method, "o1", sampling, seed, "cpu", str(out / "estimator.pt"), str(root / "o1.npz"),
+                    str(out / "o1.nc"))
+    diagnostics = analysis["diagnostics"]
+    pipeline.diagnose(task, NAME, method, sampling, seed, "cpu", diagnostics["num_simulations"],
+                      diagnostics["num_samples"], diagnostics["confidence"], diagnostics["coverage_num_levels"],
+                      diagnostics["tarp"], str(out / "estimator.pt"), str(root / "test.npz"),
+                      str(out / "calibration.json"), str(out / "ranks.npz"), str(out / "ranks.png"),
+                      str(out / "coverage.png"), str(out / "tarp.png"))
+    pipeline.c2st(NAME, method, "o1", seed, diagnostics["c2st_num_samples"], str(out / "o1.nc"),
+                  str(root / "o1_reference.npz"), str(out / "c2st.json"))
+    pipeline.plot_posterior(NAME, method, str(out / "o1.nc"), str(root / "o1.npz"), str(root / "o1_reference.npz"),
+                            str(out / "pair.png"))
+    pipeline.posterior_predictive(task, NAME, method, seed, diagnostics["ppc_num_simulations"], str(root / "o1.npz"),
+                                  str(out / "o1.nc"), str(out / "ppc.json"), str(out / "ppc.png"))
+    pipeline.report(analysis["task"], NAME, seed, [str(root / "train.json"), str(root / "test.json")],
+                    [str(out / "estimator.json")], [str(out / "calibration.json")], [str(out / "c2st.json")],
+                    [str(out / "ppc.json")], [], [str(out / "pair.png")], str(out / "summary.json"),
+                    str(out / "report.html"))
+
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert calibration["num_simulations"] == 20 and calibration["verdicts"]["coverage"]
+    c2st = json.loads((out / "c2st.json").read_text())
+    assert c2st["num_samples"] == 40 and 0.3 <= c2st["accuracy"] <= 1.0 and c2st["stderr"] > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["methods"][method]["c2st"]["o1"]["num_samples"] == 40
+    assert summary["methods"][method]["ppc"]["o1"]["num_simulations"] == 10
+    assert summary["seed"] == seed and summary["task"] == "gaussian_linear"
+    for png in ("loss", "ranks", "coverage", "tarp", "pair", "ppc"):
+        assert (out / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_reference_samples_from_the_exact_posterior_and_none_without_one(settings, simulated, tmp_path):
+    analysis, _ = settings
+    reference = np.load(simulated / "o1_reference.npz")["reference_samples"]
+    assert reference.shape == (40, 10)
+    custom = {"task": "custom", "prior": {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]}}
+    np.save(tmp_path / "x.npy", np.zeros(2, np.float32))
+    pipeline.observe(custom, NAME, {"name": "data", "file": str(tmp_path / "x.npy")}, 0, str(tmp_path / "data.npz"))
+    pipeline.reference_posterior(custom, NAME, "data", 0, 40, str(tmp_path / "data.npz"), None, str(tmp_path / "r.npz"))
+    assert np.load(tmp_path / "r.npz")["reference_samples"].shape == (0, 2)
