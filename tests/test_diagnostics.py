@@ -8,6 +8,7 @@ import pytest
 import torch
 from sklearn.model_selection import KFold, cross_val_score
 from sklearn.neural_network import MLPClassifier
+from threadpoolctl import threadpool_limits
 
 from sbi_core.diagnostics import C2STResult, c2st, sbc_default_num_bins, sbc_rank_histogram, sbc_ranks, sbc_uniformity
 
@@ -259,12 +260,13 @@ def sbibm_c2st(
     return torch.from_numpy(np.atleast_1d(scores))
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 def test_c2st_equals_the_sbibm_procedure(dtype):
     # A 1-std shift: the Bayes-optimal accuracy is Phi(0.5) = 0.69, away from both 0.5 and 1.
     reference, estimate = (torch.from_numpy(s).to(dtype) for s in gaussian_pair(shift=1.0, seed=2, n=3000))
     result = c2st(reference, estimate)
-    expected = float(sbibm_c2st(reference, estimate))
+    with threadpool_limits(limits=1, user_api="blas"):  # as ours runs: the thread count changes the last bits
+        expected = float(sbibm_c2st(reference, estimate))
     assert 0.6 < expected < 0.75
     assert result.num_samples_a == result.num_samples_b == 3000
     assert result.stderr == pytest.approx(np.sqrt(result.accuracy * (1 - result.accuracy) / 6000))
