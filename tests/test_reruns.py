@@ -4,6 +4,7 @@ edit schedules exactly the jobs that read what changed, never a retraining for a
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
 import subprocess
@@ -95,14 +96,12 @@ def test_an_edited_observation_or_reference_file_reruns_what_depends_on_it(finis
     assert result.returncode == 0, result.stderr[-3000:]
     assert _scheduled(finished, config) == {}
 
+    stamp = (finished / "x_o.npy").stat()
     np.save(finished / "x_o.npy", rng.normal(size=10).astype(np.float32))
     assert _scheduled(finished, config) == {"observe": 1, "reference_posterior": 1, "sample": 2, "c2st": 2,
                                             "plot_posterior": 2, "report": 1, "all": 1}
-    subprocess.run(
-        [*SNAKEMAKE, "--directory", str(finished), "--configfile", str(finished / "config.yaml"),
-         "--cores", "2", *SAME_THREADS], capture_output=True, text=True, env=workflow_env(), cwd=finished,
-        check=True,
-    )
+    os.utime(finished / "x_o.npy", ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # as if unedited: no second run
+    assert _scheduled(finished, config) == {}
     np.save(finished / "reference.npy", rng.normal(size=(50, 10)).astype(np.float32))
     assert _scheduled(finished, config) == {"reference_posterior": 1, "c2st": 2, "plot_posterior": 2,
                                             "report": 1, "all": 1}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -170,6 +172,11 @@ def test_every_artifact_exists_loads_and_is_sane(tiny_run):
         assert "data:image/png;base64" in html and all(m.upper() in html for m in methods)
         assert "Calibration verdicts" in html and "Time per method" in html
     assert not list(results.rglob("*.tmp*")), "temporary files left behind"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in (results / "tiny_gl" / "summary.json", results / "tiny_gl" / "report.html",
+                 results / "tiny_gl" / "estimators" / "npe.pt", results / "tiny_gl" / "posteriors" / "npe" / "o1.nc"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path  # readable by the lab, as the umask says
     assert not list(results.rglob("shard_*.npz")), "shards are temporary"
 
 
