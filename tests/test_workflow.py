@@ -41,9 +41,10 @@ SMALL = {
 
 
 def _tiny_config(folder: Path) -> dict:
-    """Four analyses: a built-in task with NPE and NLE; a user simulator by import path with
-    NaN rows, an observation file and NRE-A, NRE-C, BNRE; a HistFactory workspace with limits;
-    user simulations from files with a reference file."""
+    """Three analyses: a user simulator by import path with NaN rows, an observation file and
+    NRE-A, NRE-C, BNRE; a HistFactory workspace with NPE, NRE and limits; user simulations from
+    files with a reference file. A built-in task with NPE and NRE runs in tests/conftest.py's
+    reference run; NLE's steps run in process in tests/test_pipeline.py."""
     (folder / "usersim.py").write_text(USER_SIMULATOR)
     rng = np.random.default_rng(0)
     np.save(folder / "x_o.npy", np.array([0.2, 0.9, 0.4], dtype=np.float32))
@@ -54,14 +55,6 @@ def _tiny_config(folder: Path) -> dict:
         np.savez(folder / f"{split}.npz", theta=theta, x=theta + rng.normal(0, 0.1**0.5, size=(n, 2)))
     return {
         "analyses": {
-            "tiny_gl": {
-                "task": "gaussian_linear",
-                "seed": 1,
-                "simulations": {"train": 600, "test": 20, "shards": 2},
-                "methods": ["npe", "nle"],  # NRE end to end: the reference run (tests/conftest.py), tiny_hf
-                "observations": [{"name": "o1", "theta": [0.1] * 10}],
-                **SMALL,
-            },
             "user_sim": {
                 "task": "custom",
                 "simulator": "usersim:simulate",
@@ -112,7 +105,7 @@ def tiny_run(tmp_path_factory) -> Path:
 def test_every_artifact_exists_loads_and_is_sane(tiny_run):
     results = tiny_run / "results"
     for analysis, methods, observations, d in (
-        ("tiny_gl", ["npe", "nle"], ["o1"], 10),
+        ("tiny_hf", ["npe", "nre"], ["observed"], 3),
         ("user_sim", ["nre_a", "nre_c", "bnre"], ["data"], 2),
         ("user_files", ["npe"], ["data"], 2),
     ):
@@ -174,8 +167,8 @@ def test_every_artifact_exists_loads_and_is_sane(tiny_run):
     assert not list(results.rglob("*.tmp*")), "temporary files left behind"
     umask = os.umask(0o022)
     os.umask(umask)
-    for path in (results / "tiny_gl" / "summary.json", results / "tiny_gl" / "report.html",
-                 results / "tiny_gl" / "estimators" / "npe.pt", results / "tiny_gl" / "posteriors" / "npe" / "o1.nc"):
+    for path in (results / "tiny_hf" / "summary.json", results / "tiny_hf" / "report.html",
+                 results / "tiny_hf" / "estimators" / "npe.pt", results / "tiny_hf" / "posteriors" / "npe" / "observed.nc"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path  # readable by the lab, as the umask says
     assert not list(results.rglob("shard_*.npz")), "shards are temporary"
 
@@ -213,15 +206,15 @@ def test_c2st_where_a_reference_exists(tiny_run):
         path = tiny_run / f"results/{analysis}/diagnostics/{method}/c2st_{observation}.json"
         return json.loads(path.read_text())
 
-    exact, given = result("tiny_gl", "npe", "o1"), result("user_files", "npe", "data")
+    exact, given = result("tiny_hf", "npe", "observed"), result("user_files", "npe", "data")
     assert exact["num_samples"] == given["num_samples"] == 100  # min(posterior, reference, c2st_num_samples)
     for method in ("nre_a", "nre_c", "bnre"):  # a user simulator without reference samples
         assert result("user_sim", method, "data")["accuracy"] is None
         assert json.loads((tiny_run / "results/user_sim/summary.json").read_text())["methods"][method]["c2st"] == {}
     for c2st in (exact, given):
         assert 0.3 <= c2st["accuracy"] <= 1.0 and c2st["stderr"] > 0
-    summary = json.loads((tiny_run / "results/tiny_gl/summary.json").read_text())
-    assert summary["methods"]["npe"]["c2st"]["o1"] == {k: exact[k] for k in ("accuracy", "stderr", "num_samples")}
+    summary = json.loads((tiny_run / "results/tiny_hf/summary.json").read_text())
+    assert summary["methods"]["npe"]["c2st"]["observed"] == {k: exact[k] for k in ("accuracy", "stderr", "num_samples")}
 
 
 def _assert_png(path: Path) -> None:
