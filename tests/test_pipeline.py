@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sbi_core import pipeline
+from sbi_core.pipeline.c2st import c2st
+from sbi_core.pipeline.diagnose import diagnose
+from sbi_core.pipeline.observe import observe, reference_posterior
+from sbi_core.pipeline.plot_posterior import plot_posterior
+from sbi_core.pipeline.predictive import posterior_predictive
+from sbi_core.pipeline.report import report
+from sbi_core.pipeline.sample import sample
+from sbi_core.pipeline.simulate import collect, simulate
+from sbi_core.pipeline.train import train
 from sbi_core.estimators import load_estimator, method_spec
 from sbi_core.io import read_provenance
 from sbi_core.schema import task_settings
@@ -45,12 +53,12 @@ def simulated(settings) -> Path:
     for split in ("train", "test"):
         shards = [str(root / f"{split}_{i}.npz") for i in range(simulations["shards"])]
         for shard, path in enumerate(shards):
-            pipeline.simulate(task, NAME, split, simulations[split], simulations["shards"], shard, analysis["seed"], path)
-        pipeline.collect(analysis["task"], NAME, split, simulations[split], simulations["max_invalid_fraction"],
+            simulate(task, NAME, split, simulations[split], simulations["shards"], shard, analysis["seed"], path)
+        collect(analysis["task"], NAME, split, simulations[split], simulations["max_invalid_fraction"],
                          analysis["seed"], shards, str(root / f"{split}.npz"), str(root / f"{split}.json"))
     observation = analysis["observations"][0]
-    pipeline.observe(task, NAME, observation, analysis["seed"], str(root / "o1.npz"))
-    pipeline.reference_posterior(task, NAME, "o1", analysis["seed"], analysis["diagnostics"]["c2st_num_samples"],
+    observe(task, NAME, observation, analysis["seed"], str(root / "o1.npz"))
+    reference_posterior(task, NAME, "o1", analysis["seed"], analysis["diagnostics"]["c2st_num_samples"],
                                  str(root / "o1.npz"), None, str(root / "o1_reference.npz"))
     return root
 
@@ -69,26 +77,26 @@ def test_every_step_in_process(settings, simulated, method):
     assert train["num_valid"] == 300 and train["shards"] == 2
 
     out = root / method
-    pipeline.train(task, NAME, method, training, seed, "cpu", str(root / "train.npz"), str(out / "estimator.pt"),
+    train(task, NAME, method, training, seed, "cpu", str(root / "train.npz"), str(out / "estimator.pt"),
                    str(out / "estimator.json"), str(out / "history.csv"), str(out / "loss.png"))
     trained = load_estimator(out / "estimator.pt")
     assert trained.method == method and trained.hyperparameters["parameter_names"][0] == "theta_1"
     assert read_provenance(out / "estimator.pt")["seed"] == seed
-    pipeline.sample(task, NAME, method, "o1", sampling, seed, "cpu", str(out / "estimator.pt"), str(root / "o1.npz"),
+    sample(task, NAME, method, "o1", sampling, seed, "cpu", str(out / "estimator.pt"), str(root / "o1.npz"),
                     str(out / "o1.nc"))
     diagnostics = analysis["diagnostics"]
-    pipeline.diagnose(task, NAME, method, sampling, seed, "cpu", diagnostics["num_simulations"],
+    diagnose(task, NAME, method, sampling, seed, "cpu", diagnostics["num_simulations"],
                       diagnostics["num_samples"], diagnostics["confidence"], diagnostics["coverage_num_levels"],
                       diagnostics["tarp"], str(out / "estimator.pt"), str(root / "test.npz"),
                       str(out / "calibration.json"), str(out / "ranks.npz"), str(out / "ranks.png"),
                       str(out / "coverage.png"), str(out / "tarp.png"))
-    pipeline.c2st(NAME, method, "o1", seed, diagnostics["c2st_num_samples"], str(out / "o1.nc"),
+    c2st(NAME, method, "o1", seed, diagnostics["c2st_num_samples"], str(out / "o1.nc"),
                   str(root / "o1_reference.npz"), str(out / "c2st.json"))
-    pipeline.plot_posterior(NAME, method, str(out / "o1.nc"), str(root / "o1.npz"), str(root / "o1_reference.npz"),
+    plot_posterior(NAME, method, str(out / "o1.nc"), str(root / "o1.npz"), str(root / "o1_reference.npz"),
                             str(out / "pair.png"))
-    pipeline.posterior_predictive(task, NAME, method, seed, diagnostics["ppc_num_simulations"], str(root / "o1.npz"),
+    posterior_predictive(task, NAME, method, seed, diagnostics["ppc_num_simulations"], str(root / "o1.npz"),
                                   str(out / "o1.nc"), str(out / "ppc.json"), str(out / "ppc.png"))
-    pipeline.report(analysis["task"], NAME, seed, [str(root / "train.json"), str(root / "test.json")],
+    report(analysis["task"], NAME, seed, [str(root / "train.json"), str(root / "test.json")],
                     [str(out / "estimator.json")], [str(out / "calibration.json")], [str(out / "c2st.json")],
                     [str(out / "ppc.json")], [], [str(out / "pair.png")], str(out / "summary.json"),
                     str(out / "report.html"))
@@ -111,6 +119,6 @@ def test_reference_samples_from_the_exact_posterior_and_none_without_one(setting
     assert reference.shape == (40, 10)
     custom = {"task": "custom", "prior": {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]}}
     np.save(tmp_path / "x.npy", np.zeros(2, np.float32))
-    pipeline.observe(custom, NAME, {"name": "data", "file": str(tmp_path / "x.npy")}, 0, str(tmp_path / "data.npz"))
-    pipeline.reference_posterior(custom, NAME, "data", 0, 40, str(tmp_path / "data.npz"), None, str(tmp_path / "r.npz"))
+    observe(custom, NAME, {"name": "data", "file": str(tmp_path / "x.npy")}, 0, str(tmp_path / "data.npz"))
+    reference_posterior(custom, NAME, "data", 0, 40, str(tmp_path / "data.npz"), None, str(tmp_path / "r.npz"))
     assert np.load(tmp_path / "r.npz")["reference_samples"].shape == (0, 2)

@@ -27,9 +27,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 CLUSTER = REPO / "tests" / "cluster"
-# Up to NPE's calibration: simulate x2, then train, sample and diagnose; merge_simulations
-# and observe are localrules. (NRE's jobs would be the same kinds, at a minute's cost.)
-TARGET = f"results/{TINY_WORKFLOW}/diagnostics/npe/calibration.json"
+# Up to NPE's calibration and posterior: simulate x2, then train, sample and diagnose;
+# merge_simulations and observe are localrules. (NRE's jobs would be the same kinds, at a minute's cost.)
+TARGETS = (f"results/{TINY_WORKFLOW}/diagnostics/npe/calibration.json", f"results/{TINY_WORKFLOW}/posteriors/npe/o1.nc")
 SLURM_JOBS = 5
 SLURM_RULES = ("simulate", "train", "sample", "diagnose")
 
@@ -45,13 +45,13 @@ def cluster(tmp_path_factory):
 
 
 def test_tiny_analysis_under_slurm_matches_a_local_run(cluster, tiny_reference_run, tmp_path):
-    # The CLI's set-resources replaces the profile's block: no GPU request; and this 2-CPU
-    # node gets small memory requests and one thread (so one CPU) per job.
+    # A cpu analysis asks for no GPU; this 2-CPU node gets small memory requests and one
+    # thread (so one CPU) per job.
     small = [f"{rule}:mem_mb=1000" for rule in SLURM_RULES]
     remote = run_tiny_workflow(
         tmp_path, "--profile", str(REPO / "workflow/profiles/slurm"), "--jobs", "4", *SAME_THREADS,
         "--set-resources", *small, "--default-resources", "slurm_partition=debug", "mem_mb=1000", "runtime=30",
-        "--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "1", TARGET,
+        "--seconds-between-status-checks", "1", "--slurm-init-seconds-before-status-checks", "1", *TARGETS,
     )
     output = remote.stdout + remote.stderr
     assert remote.returncode == 0, output[-4000:]
@@ -62,7 +62,7 @@ def test_tiny_analysis_under_slurm_matches_a_local_run(cluster, tiny_reference_r
         state = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
         assert "JobState=COMPLETED" in state, state
         assert "NumCPUs=1" in state, state  # cpus-per-task follows the rule's (capped) threads
-        assert "gpu" not in state.lower(), state  # the test's set-resources dropped the profile's GPU request
+        assert "gpu" not in state.lower(), state  # device: cpu, so no GPU request
     slurm_logs = list((tmp_path / ".snakemake" / "slurm_logs").rglob("*.log"))
     assert len(slurm_logs) >= len(job_ids)
 
