@@ -73,8 +73,8 @@ def test_every_step_in_process(settings, simulated, method):
     root, task, seed, spec = simulated, task_settings(analysis), analysis["seed"], method_spec(method)
     training = _keys(analysis["training"], spec.training_keys)
     sampling = _keys(analysis["sampling"], spec.sampling_keys)
-    train = json.loads((root / "train.json").read_text())
-    assert train["num_valid"] == 300 and train["shards"] == 2
+    split = json.loads((root / "train.json").read_text())
+    assert split["num_valid"] == 300 and split["shards"] == 2
 
     out = root / method
     train(task, NAME, method, training, seed, "cpu", str(root / "train.npz"), str(out / "estimator.pt"),
@@ -103,8 +103,8 @@ def test_every_step_in_process(settings, simulated, method):
 
     calibration = json.loads((out / "calibration.json").read_text())
     assert calibration["num_simulations"] == 20 and calibration["verdicts"]["coverage"]
-    c2st = json.loads((out / "c2st.json").read_text())
-    assert c2st["num_samples"] == 40 and 0.3 <= c2st["accuracy"] <= 1.0 and c2st["stderr"] > 0
+    two_sample = json.loads((out / "c2st.json").read_text())
+    assert two_sample["num_samples"] == 40 and 0.3 <= two_sample["accuracy"] <= 1.0 and two_sample["stderr"] > 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["methods"][method]["c2st"]["o1"]["num_samples"] == 40
     assert summary["methods"][method]["ppc"]["o1"]["num_simulations"] == 10
