@@ -1,8 +1,9 @@
 """One function per workflow step: files in, files out. The Snakemake scripts call these.
 
-Each step takes the analysis config (validated, defaults filled in), the analysis
-name and the paths it reads and writes, so the same steps run from a notebook or
-the ``sbi-core`` command as from the workflow.
+Each step takes, as typed arguments, the config keys it reads (the same ones its
+rule passes as params, so Snakemake reruns exactly what an edit touches), the
+analysis name and the paths it reads and writes, so the same steps run from a
+notebook or a test (``tests/test_pipeline.py``) as from the workflow.
 
 Steps load on first use (PEP 562): a job imports its own step's dependencies only,
 not every step's (sklearn for C2ST, matplotlib, pyhf...), which on small analyses
