@@ -1,4 +1,4 @@
-"""sbi_core workflow: simulate -> train -> sample -> diagnose -> report, per analysis."""
+"""sbi_core workflow: simulate -> train -> sample -> diagnose -> unfold -> report, per analysis."""
 
 import os
 import shlex
@@ -37,6 +37,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/sample.smk"
 include: "workflow/rules/diagnose.smk"
 include: "workflow/rules/limits.smk"
+include: "workflow/rules/unfold.smk"
 include: "workflow/rules/report.smk"
 
 

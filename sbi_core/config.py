@@ -77,7 +77,74 @@ def check_analysis(analysis: dict, where: str) -> Task:
     names = [o["name"] for o in analysis["observations"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"{where}.observations: names must be unique, got {names}")
+    if analysis["unfolding"]["activate"]:
+        _check_unfolding(analysis, task, x_shape, f"{where}.unfolding")
     return task
+
+
+def _check_unfolding(analysis: dict, task: Task, x_shape: tuple | None, where: str) -> None:
+    """The population (file shape, or a source inside the prior's support), the methods, IBU's binning."""
+    import numpy as np
+
+    from sbi_core.unfolding.source import support_of
+    from sbi_core.unfolding.sources import source_from_config
+
+    unfolding = analysis["unfolding"]
+    unknown = sorted(set(unfolding.get("methods", [])) - set(analysis["methods"]))
+    if unknown:
+        raise ConfigError(f"{where}.methods: {unknown} are not among the analysis's methods {analysis['methods']}")
+    try:
+        support_of(task.prior)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from error
+    population = unfolding["population"] if "population" in unfolding else None
+    if population is None:
+        raise ConfigError(f"{where}.population: required when unfolding is active ({{file: x.npy}} or {{source: ..., size: n}})")
+    if "file" in population:
+        x = _read(population["file"], f"{where}.population.file")
+        if x_shape is not None and (x.ndim < 2 or x[0].size != int(np.prod(x_shape))):
+            raise ConfigError(
+                f"{where}.population.file: {population['file']} holds an array of shape {list(x.shape)}, "
+                f"expected [n, {', '.join(map(str, x_shape))}] (n observations of the simulator's shape)"
+            )
+        if len(x) < 10 or not np.isfinite(x).all():
+            raise ConfigError(f"{where}.population.file: {population['file']} needs at least 10 rows, all finite")
+    else:
+        if task.simulator is None:
+            raise ConfigError(f"{where}.population.source: simulating a population needs a simulator")
+        source_from_config(population["source"], task.prior, f"{where}.population.source")
+    ibu = unfolding["ibu"]
+    if ibu["activate"] and x_shape is not None:
+        features = int(np.prod(x_shape))
+        observables = ibu.get("observables")
+        if observables is not None and (len(observables) != task.dim_theta or max(observables) >= features):
+            raise ConfigError(
+                f"{where}.ibu.observables: expected {task.dim_theta} feature indices (one per parameter) "
+                f"below {features} (x has {features} features), got {observables}"
+            )
+        _check_cause_bins(analysis, task, unfolding["bins"], f"{where}.bins")
+
+
+def _check_cause_bins(analysis: dict, task: Task, bins: int, where: str) -> None:
+    """IBU needs simulated events in every cause bin: refuse bins the training prior leaves (nearly) empty."""
+    import numpy as np
+    import torch
+
+    from sbi_core.unfolding.spectra import parameter_edges
+
+    train = analysis["simulations"]["train"]
+    num_train = train if isinstance(train, int) else npz_array_shapes(train)["theta"][0]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(analysis["seed"], "cause_bins"))
+        theta = task.prior.sample((num_train,)).numpy()
+    for j, edges in enumerate(parameter_edges(task.prior, bins)):
+        counts, _ = np.histogram(theta[:, j], bins=edges)
+        if counts.min() < 1:
+            raise ConfigError(
+                f"{where}: {bins} bins leave cause bin {int(counts.argmin())} of {task.parameter_names[j]} "
+                f"without training simulations ({num_train} drawn from the prior); IBU needs every cause "
+                "bin filled: use fewer bins or more training simulations"
+            )
 
 
 def _check_diagnostics(analysis: dict, task: Task, where: str) -> None:

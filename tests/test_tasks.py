@@ -32,10 +32,12 @@ WHERE = "analyses.demo"
 def test_builtin_task_shapes(name: str) -> None:
     torch.manual_seed(0)
     task = BUILTIN_TASKS[name]()
-    dims = {"gaussian_linear": (10, 10), "two_moons": (2, 2), "slcp": (5, 8)}[name]
+    dims = {"gaussian_linear": (10, 10), "two_moons": (2, 2), "slcp": (5, 8), "gaussian_smearing": (1, 1),
+            "falling_spectrum": (1, 1)}[name]
     assert task.name == name
     assert task.dim_theta == dims[0]
-    assert task.parameter_names == tuple(f"theta_{i}" for i in range(1, dims[0] + 1))
+    names = {"gaussian_smearing": ("theta",), "falling_spectrum": ("energy",)}
+    assert task.parameter_names == names.get(name, tuple(f"theta_{i}" for i in range(1, dims[0] + 1)))
     assert task.prior.batch_shape == torch.Size()
     theta = task.prior.sample((7,))
     assert theta.dtype == torch.float32 and theta.shape == (7, dims[0])
@@ -543,11 +545,11 @@ def test_build_builtin_task() -> None:
         ("two_moons", r"^analyses\.demo: expected a mapping"),
         (
             {},
-            r"^analyses\.demo\.task: required; one of gaussian_linear, two_moons, slcp, histfactory, custom",
+            r"^analyses\.demo\.task: required; one of gaussian_linear, two_moons, slcp, gaussian_smearing, falling_spectrum, histfactory, custom",
         ),
         (
             {"task": "gaussian"},
-            r"^analyses\.demo\.task: unknown task 'gaussian'; expected one of gaussian_linear, two_moons, slcp, histfactory, custom",
+            r"^analyses\.demo\.task: unknown task 'gaussian'; expected one of gaussian_linear, two_moons, slcp, gaussian_smearing, falling_spectrum, histfactory, custom",
         ),
         ({"task": ["slcp"]}, r"^analyses\.demo\.task: unknown task \['slcp'\]"),
         ({"task": "custom"}, r"^analyses\.demo\.prior: required for task 'custom'"),

@@ -19,6 +19,8 @@ _STEP_MODULES = {
     "simulate": "simulate", "collect": "simulate", "observe": "observe", "reference_posterior": "observe", "c2st": "c2st", "train": "train", "sample": "sample",
     "diagnose": "diagnose", "plot_posterior": "plot_posterior", "posterior_predictive": "predictive",
     "pyhf_limits": "limits", "upper_limit": "limits", "report": "report",
+    "population": "neb", "unfold": "neb", "unfold_replica": "neb", "eb_posteriors": "neb",
+    "ibu": "spectra", "unfold_spectra": "spectra",
 }
 
 __all__ = list(_STEP_MODULES)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sbi_core.io import atomic_path, provenance, read_json, write_json
+from sbi_core.pipeline.report_unfolding import render_unfolding, summarize_unfolding
 
 __all__ = ["report", "summarize"]
 
@@ -25,14 +26,20 @@ def report(
     plots: list[str],
     summary: str,
     html_report: str,
+    unfolding_metrics: Sequence[str] = (),
+    unfolding_closure: Sequence[str] = (),
+    unfolding_ibu: Sequence[str] = (),
+    unfolding_plots: Sequence[str] = (),
 ) -> None:
-    """Collects the analysis's metadata and diagnostics into summary.json and report.html."""
+    """Collects the analysis's metadata, diagnostics and unfolding into summary.json and report.html."""
     numbers = summarize(
         task_name, name, seed, simulation_metadata, estimator_metadata, calibrations, c2st, predictive_checks, limits
     )
+    if unfolding_metrics:
+        numbers["unfolding"] = summarize_unfolding(unfolding_metrics, unfolding_closure, unfolding_ibu)
     write_json(summary, numbers)
     with atomic_path(html_report) as tmp:
-        tmp.write_text(_render(numbers, plots))
+        tmp.write_text(_render(numbers, [*plots, *unfolding_plots]))
 
 
 def summarize(
@@ -226,6 +233,7 @@ standard error. PPC: predictive p-value of the observation's distance from the p
 <table><tr><th>method</th><th>SBC min KS p / χ² p</th><th>SBC log-density KS p</th><th>HPD coverage</th>
 <th>TARP</th><th>C2ST</th><th>PPC p</th></tr>{_verdict_rows(methods)}</table>
 {_limit_rows(numbers.get("upper_limits", {}))}
+{render_unfolding(numbers.get("unfolding"))}
 <h2>Time per method (seconds)</h2>
 <table>{_timing_rows(methods)}</table>
 <h2>Plots</h2>{figures}
@@ -247,6 +255,10 @@ def _caption(path: str) -> str:
         return f"TARP expected coverage probability of {method} with its bootstrap band"
     if p.parent.name == "limits":
         return f"CLs scan of {p.stem.upper()} beside pyhf's"
+    if p.parent.parent.name == "unfolding":
+        what = {"spectra": "Unfolded spectra with bands, truth, prior and IBU",
+                "pair": "Pair plot of the unfolded source", "regenerated": "Observed and regenerated population"}
+        return f"{what.get(p.stem, p.stem)} ({method})"
     if p.name.startswith("ppc_"):
         return f"Posterior predictive check of {method} for {p.stem.removeprefix('ppc_')}"
     return f"Posterior pair plot of {method} for {p.stem.removeprefix('pair_')}"

@@ -41,6 +41,11 @@ class Task:
             simulator's per-row shape. ``None`` when no exact posterior is known.
         observed_data: The data the task ships with (a HistFactory workspace's
             observations), shape ``x_shape``; ``None`` otherwise.
+        efficiency: The detection probability per parameter point, mapping
+            ``theta [N, d]`` to ``[N]`` values in ``[0, 1]``, differentiable in ``theta``.
+            An event at ``theta`` is recorded with this probability; populations are
+            thinned by it and unfolding corrects for it. ``None`` means every event is
+            recorded. The simulator itself smears every ``theta`` it is given.
 
     Example:
         >>> from sbi_core.tasks import BUILTIN_TASKS
@@ -55,6 +60,7 @@ class Task:
     simulator: Callable[[Tensor], Tensor] | None = None
     reference_posterior: Callable[[Tensor, int], Tensor] | None = None
     observed_data: Tensor | None = None
+    efficiency: Callable[[Tensor], Tensor] | None = None
 
     @property
     def dim_theta(self) -> int:

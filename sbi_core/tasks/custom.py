@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 from sbi_core.errors import ConfigError
@@ -21,7 +23,8 @@ def build_task(analysis: dict[str, Any], where: str) -> Task:
     :func:`~sbi_core.tasks.histfactory.build_histfactory`) or ``"custom"``. A custom task needs ``prior`` (see
     :func:`prior_from_config`) and may name a ``simulator``
     (``"package.module:function"``); without one, simulations must come from files.
-    ``parameter_names`` is optional for both (default ``theta_1, ..., theta_d``).
+    ``parameter_names`` is optional for both (default: the builtin task's names, else
+    ``theta_1, ..., theta_d``).
     Builtin tasks refuse ``prior`` and ``simulator`` keys, which they would ignore.
 
     Arguments:
@@ -83,8 +86,8 @@ def build_task(analysis: dict[str, Any], where: str) -> Task:
         )
     names = _parameter_names(
         analysis.get("parameter_names"), task.dim_theta, f"{where}.parameter_names"
-    )
-    return Task(task.name, task.prior, names, task.simulator, task.reference_posterior, task.observed_data)
+    ) if "parameter_names" in analysis or not task.parameter_names else task.parameter_names
+    return dataclasses.replace(task, parameter_names=names)
 
 
 def _parameter_names(names: Any, dim_theta: int, where: str) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ wildcard_constraints:
     shard=r"\d+",
     method="|".join(METHODS),
     obs=r"[A-Za-z0-9_][A-Za-z0-9_.-]*",
+    replica=r"\d+",
 
 
 # Light rules run on the submitting machine, not as cluster jobs.
@@ -139,6 +140,92 @@ def gpu_request(wildcards):
     return 1 if analysis_config(wildcards)["device"] == "cuda" else 0
 
 
+# ------------------------------------------------------------------ unfolding
+
+UNFOLD_FIT_KEYS = (
+    "source_flow",
+    "fit",
+    "num_bootstrap",
+    "bootstrap_steps",
+    "num_samples",
+    "c2st_num_samples",
+)
+
+
+def unfolding_config(analysis):
+    return config["analyses"][analysis]["unfolding"]
+
+
+def unfolding_methods(analysis):
+    """The estimators an active unfolding fits with (default every method of the analysis)."""
+    unfolding = unfolding_config(analysis)
+    if not unfolding["activate"]:
+        return []
+    return unfolding.get("methods") or config["analyses"][analysis]["methods"]
+
+
+def unfold_fit_settings(wildcards):
+    """The unfolding keys a fit reads: a binning or IBU setting does not refit."""
+    unfolding = unfolding_config(wildcards.analysis)
+    return {key: unfolding[key] for key in UNFOLD_FIT_KEYS}
+
+
+def population_data_file(wildcards):
+    population = unfolding_config(wildcards.analysis)["population"]
+    return [population["file"]] if "file" in population else []
+
+
+def ibu_results(analysis):
+    active = unfolding_config(analysis)["ibu"]["activate"]
+    return [f"results/{analysis}/unfolding/ibu/results.json"] if active else []
+
+
+def unfold_spectra_inputs(wildcards):
+    prefix = f"results/{wildcards.analysis}/unfolding"
+    replicas = unfolding_config(wildcards.analysis)["estimator_replicas"]
+    return {
+        "samples": f"{prefix}/{wildcards.method}/unfolded.nc",
+        "bootstrap": f"{prefix}/{wildcards.method}/bootstrap.npz",
+        "regenerated": f"{prefix}/{wildcards.method}/regenerated.npz",
+        "population": f"{prefix}/population.npz",
+        "replicas": expand(
+            "{prefix}/{method}/replicas/replica_{replica}.npz",
+            prefix=prefix,
+            method=wildcards.method,
+            replica=range(replicas),
+        ),
+        "ibu": ibu_results(wildcards.analysis),
+        "task_files": task_files(wildcards),
+    }
+
+
+def unfolding_report_inputs(analysis):
+    """What the report reads and shows of the unfolding stage (nothing when it is off)."""
+    methods = unfolding_methods(analysis)
+    prefix = f"results/{analysis}/unfolding"
+    posteriors = unfolding_config(analysis)["posteriors"] if methods else 0
+    return {
+        "unfolding_metrics": expand(
+            "{prefix}/{method}/metrics.json", prefix=prefix, method=methods
+        ),
+        "unfolding_closure": expand(
+            "{prefix}/{method}/closure.json", prefix=prefix, method=methods
+        ),
+        "unfolding_ibu": ibu_results(analysis) if methods else [],
+        "unfolding_plots": expand(
+            "{prefix}/{method}/{plot}.png",
+            prefix=prefix,
+            method=methods,
+            plot=["spectra", "pair", "regenerated"],
+        ),
+        "unfolding_posteriors": expand(
+            "{prefix}/{method}/posteriors.nc",
+            prefix=prefix,
+            method=methods if posteriors else [],
+        ),
+    }
+
+
 def report_inputs(wildcards):
     analysis = wildcards.analysis
     methods = config["analyses"][analysis]["methods"]
@@ -195,6 +282,7 @@ def report_inputs(wildcards):
             plot=["pair", "ppc"] if checks else ["pair"],
             obs=observations,
         ),
+        **unfolding_report_inputs(analysis),
     }
 
 

@@ -16,4 +16,8 @@ report(
     plots=list(snakemake.input.plots),
     summary=snakemake.output.summary,
     html_report=snakemake.output.html,
+    unfolding_metrics=list(snakemake.input.unfolding_metrics),
+    unfolding_closure=list(snakemake.input.unfolding_closure),
+    unfolding_ibu=list(snakemake.input.unfolding_ibu),
+    unfolding_plots=list(snakemake.input.unfolding_plots),
 )

@@ -1,0 +1,41 @@
+"""Unfolding: the source distribution behind a population of observations.
+
+Neural empirical Bayes (:func:`fit_source`) fits a source flow :math:`q_\\phi(\\theta)`
+inside the prior's support by maximising the marginal likelihood of every
+observation through any trained estimator's log-ratio; iterative Bayesian
+unfolding (:mod:`sbi_core.unfolding.ibu`) is the binned baseline.
+
+Names load on first use (PEP 562), so the workflow's light steps do not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_NAMES = {
+    "SourceFlow": "source",
+    "load_source": "source",
+    "NEBLoss": "objective",
+    "ESTIMATORS": "objective",
+    "fit_source": "fit",
+    "FitSettings": "fit",
+    "LikelihoodModel": "exact",
+    "binned_spectra": "spectra",
+    "population_checks": "regenerate",
+    "empirical_bayes_posterior": "posteriors",
+}
+
+__all__ = list(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_NAMES])
