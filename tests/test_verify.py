@@ -68,13 +68,17 @@ def test_expected_file_must_name_an_analysis_of_its_config(tmp_path):
 
 
 def test_the_reference_analyses_are_shipped_with_stored_numbers():
-    tasks = set()
+    tasks, unfolding_tasks = set(), set()
     for path in REFERENCES:
         expected = load_expected(path)
         assert expected.config == path.with_name(path.name.replace(".expected", "")).resolve()
         config = validate_config(load_config(expected.config), SCHEMA, check_files=False)
         analysis = config["analyses"][expected.analysis]
         assert config["targets"] == [expected.analysis]
+        if analysis["unfolding"]["activate"]:
+            unfolding_tasks.add(analysis["task"])
+            _check_unfolding_reference(analysis, expected.checks)
+            continue
         tasks.add(analysis["task"])
         assert {"npe", "nre"} <= set(analysis["methods"])
         assert analysis["simulations"]["train"] >= 10_000  # the published (sbibm) budget
@@ -88,6 +92,19 @@ def test_the_reference_analyses_are_shipped_with_stored_numbers():
         checked = {tuple(c["metric"].split("/")[1:3]) for c in expected.checks if c["metric"].startswith("methods/")}
         assert {(m, "c2st") for m in analysis["methods"]} <= checked, "every method's C2ST is stored"
     assert {"gaussian_linear", "two_moons"} <= tasks
+    assert {"gaussian_smearing", "falling_spectrum", "two_moons", "slcp"} <= unfolding_tasks
+
+
+def _check_unfolding_reference(analysis: dict, checks: list[dict]) -> None:
+    """The issue's protocol: 10,000 observations, at most 10^5 training simulations, and per method the
+    C2STs against the true source and of the regenerated population stored."""
+    unfolding = analysis["unfolding"]
+    assert unfolding["population"]["size"] >= 10_000
+    assert 10_000 <= analysis["simulations"]["train"] <= 100_000
+    metrics = {c["metric"] for c in checks}
+    for method in unfolding.get("methods") or analysis["methods"]:
+        assert f"unfolding/methods/{method}/c2st_truth/accuracy" in metrics, method
+        assert f"unfolding/methods/{method}/c2st_regenerated/accuracy" in metrics, method
 
 
 def test_verify_without_results_says_so_and_fails(tmp_path, capsys):

@@ -28,7 +28,7 @@ from sbi_core.tasks import Task, build_task
 from sbi_core.unfolding.fit import FitSettings, fit_source
 from sbi_core.unfolding.population import simulate_population
 from sbi_core.unfolding.posteriors import empirical_bayes_posterior
-from sbi_core.unfolding.regenerate import population_checks
+from sbi_core.unfolding.regenerate import neb_roc_auc, population_checks
 from sbi_core.unfolding.source import SourceFlow, load_source
 from sbi_core.unfolding.sources import source_from_config
 
@@ -84,7 +84,8 @@ def unfold(
         name: The analysis name.
         method: The estimator's method.
         settings: The ``unfolding`` keys the fit reads: ``source_flow``, ``fit``,
-            ``num_bootstrap``, ``bootstrap_steps``, ``num_samples``, ``c2st_num_samples``.
+            ``num_bootstrap``, ``bootstrap_steps``, ``num_samples``, ``c2st_num_samples``,
+            ``neb_protocol_auc``.
         seed: The analysis seed.
         device: Where the fit runs.
         estimator: The trained estimator (.pt).
@@ -137,6 +138,8 @@ def unfold(
         numbers["regenerated"] = population_checks(
             data["x"], regenerated_x, settings["c2st_num_samples"], derive_seed(seed, "unfold", method, "regenerated")
         )
+        if settings.get("neb_protocol_auc"):
+            numbers["regenerated"]["neb_protocol_roc_auc"] = neb_roc_auc(data["x"], regenerated_x, seed=0)
     numbers["provenance"] = record
     write_json(metrics, numbers)
 

@@ -28,6 +28,7 @@ def summarize_unfolding(metrics: Sequence[str], closure: Sequence[str], ibu: Seq
             "c2st_truth": fit.get("c2st_truth"),
             "c2st_regenerated": None if regenerated is None else regenerated["c2st"],
             "regenerated_smallest_ks_pvalue": None if regenerated is None else regenerated["smallest_ks_pvalue"],
+            "regenerated_neb_protocol_roc_auc": None if regenerated is None else regenerated.get("neb_protocol_roc_auc"),
             "closure": binned["closure"],
         }
     summary: dict[str, Any] = {"methods": methods}

@@ -143,6 +143,7 @@ def gpu_request(wildcards):
 # ------------------------------------------------------------------ unfolding
 
 UNFOLD_FIT_KEYS = (
+    "neb_protocol_auc",
     "source_flow",
     "fit",
     "num_bootstrap",
