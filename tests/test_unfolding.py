@@ -182,3 +182,12 @@ def test_empirical_bayes_posterior_is_likelihood_times_the_fitted_source(smearin
     np.testing.assert_allclose(samples.std(1).numpy(), exact_std.numpy(), rtol=0.06)
     # Under the training prior instead (flat on the box) the posterior mean would be x - b: the source matters.
     assert (exact_mean - (x[:, 0] - BIAS)).abs().max() > 0.2
+
+
+@pytest.mark.parametrize("module", ["source", "objective", "fit", "exact", "spectra", "regenerate"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"sbi_core.unfolding.{module}"), verbose=False)
+    assert result.attempted > 0 and result.failed == 0

@@ -116,6 +116,8 @@ def fit_source(
     for parameter in frozen:
         parameter.requires_grad_(False)
     generator = torch.Generator().manual_seed(seed)
+    # Polyak averaging over the second half: the minibatch and atom noise of the last steps averages out.
+    average = torch.optim.swa_utils.AveragedModel(source, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(0.99))
     block = max(1, math.ceil(settings.steps / 100))
     losses, running = [], []
     try:
@@ -135,6 +137,8 @@ def fit_source(
                 torch.nn.utils.clip_grad_norm_(source.parameters(), settings.gradient_clip)
                 optimizer.step()
                 schedule.step()
+                if step >= settings.steps // 2:
+                    average.update_parameters(source)
                 running.append(loss.item())
                 if len(running) == block or step == settings.steps - 1:
                     losses.append(sum(running) / len(running))
@@ -143,5 +147,7 @@ def fit_source(
     finally:
         for parameter in frozen:
             parameter.requires_grad_(True)
+    if average.n_averaged > 0:
+        source.load_state_dict(average.module.state_dict())
     source.eval()
     return losses
