@@ -22,16 +22,18 @@ import math
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_common import environment  # noqa: E402
 
-from sbi_core.estimators import train_estimator  # noqa: E402
+from sbi_core.estimators import load_estimator, train_estimator  # noqa: E402
 from sbi_core.tasks import BUILTIN_TASKS  # noqa: E402
 from sbi_core.unfolding import FitSettings, SourceFlow, fit_source  # noqa: E402
 from sbi_core.unfolding.sources import BUILTIN_SOURCES  # noqa: E402
@@ -41,12 +43,18 @@ TRAINING = {"hidden_features": 64, "num_blocks": 2, "num_atoms": 10, "batch_size
             "max_epochs": 30, "patience": 5, "validation_fraction": 0.1}
 
 
-def _estimator(device: str):
+def _train(path: str) -> None:
+    """Trains the NRE once (on the CPU); every configuration's process loads it."""
     task = BUILTIN_TASKS["gaussian_smearing"]()
     torch.manual_seed(0)
     theta = task.prior.sample((10_000,))
-    estimator, _ = train_estimator("nre", theta, task.simulate(theta), task.prior, TRAINING, device=device)
-    return task, estimator
+    estimator, _ = train_estimator("nre", theta, task.simulate(theta), task.prior, TRAINING)
+    estimator.save(path)
+
+
+def _estimator(path: str, device: str):
+    task = BUILTIN_TASKS["gaussian_smearing"]()
+    return task, load_estimator(path, prior=task.prior, device=device)
 
 
 def _population(task, n: int) -> torch.Tensor:
@@ -55,9 +63,9 @@ def _population(task, n: int) -> torch.Tensor:
     return task.simulate(theta)
 
 
-def run_one(n: int, atoms: int, steps: int, device: str) -> dict:
+def run_one(n: int, atoms: int, steps: int, device: str, estimator_path: str) -> dict:
     """One configuration, in this process: returns seconds and peak memory."""
-    task, estimator = _estimator(device)
+    task, estimator = _estimator(estimator_path, device)
     x = _population(task, n)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     source = SourceFlow.for_prior(task.prior)
@@ -104,18 +112,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--fit-steps", type=int, default=FitSettings().steps)
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child process: 'n,atoms,steps'
+    parser.add_argument("--estimator", default=str(Path(tempfile.gettempdir()) / "unfolding_scale_nre.pt"))
     args = parser.parse_args()
     if args.one:
         n, atoms, steps = (int(v) for v in args.one.split(","))
-        print(json.dumps(run_one(n, atoms, steps, args.device)))
+        print(json.dumps(run_one(n, atoms, steps, args.device, args.estimator)))
         return
+    _train(args.estimator)
 
     configurations = [(10_000, 1024, args.fit_steps)]
     configurations += [(n, 1024, args.steps) for n in (10_000, 100_000, 1_000_000)]
     configurations += [(10_000, k, args.steps) for k in (128, 512, 2048, 4096)]
     rows = []
     for n, atoms, steps in configurations:
-        out = subprocess.run([sys.executable, __file__, "--one", f"{n},{atoms},{steps}", "--device", args.device],
+        out = subprocess.run([sys.executable, __file__, "--one", f"{n},{atoms},{steps}", "--device", args.device,
+                              "--estimator", args.estimator],
                              capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
