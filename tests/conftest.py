@@ -1,5 +1,5 @@
 """Shared fixtures: the repository root, tiny analysis configs, a user simulator module,
-and one reference run of the tiny workflow that several tests compare against."""
+and one reference run of the tiny workflow that several tests compare against and read."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -30,6 +31,19 @@ TINY_TRAINING = {
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module of small networks and small batches (as every workflow
+    job runs): on a 2-core machine shared with other processes, torch's two-thread pool spins and
+    waits more than it computes (test_ratio's trained network: 7 s on one thread, 55-90 s on two)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -101,11 +115,13 @@ TINY_WORKFLOW_CONFIG = {
 }
 
 
-def snakemake_command(folder: Path, *options: str) -> list[str]:
-    """Runs the tiny workflow config (written into `folder`) with `options`, at most 10 minutes."""
+def snakemake_command(folder: Path, *options: str, config: dict = TINY_WORKFLOW_CONFIG,
+                      seconds: int = 600) -> list[str]:
+    """Runs `config` (default: the tiny workflow's; written into `folder`) with `options`,
+    for at most `seconds`."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(yaml.safe_dump(TINY_WORKFLOW_CONFIG))
-    return ["timeout", "-k", "30", "600", *SNAKEMAKE, "--directory", str(folder),
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    return ["timeout", "-k", "30", str(seconds), *SNAKEMAKE, "--directory", str(folder),
             "--configfile", str(folder / "config.yaml"), *options]
 
 
@@ -113,6 +129,79 @@ def workflow_env() -> dict[str, str]:
     """The environment of a workflow run: this venv first on PATH, one BLAS thread."""
     return {**os.environ, "OMP_NUM_THREADS": "1", "USER": os.environ.get("USER", "root"),
             "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def user_env(folder: Path) -> dict[str, str]:
+    """A user's bare environment in `folder`: the user's modules (`usersim`) on PYTHONPATH, this
+    venv's scripts on PATH, HOME in `folder`, nothing else of the test's; one BLAS thread."""
+    return {"PYTHONPATH": str(folder), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "HOME": str(folder), "OMP_NUM_THREADS": "1"}
+
+
+USER_SIMULATOR = '''
+import torch
+
+def simulate(theta):
+    """A resonance measured in 3 bins; x is NaN when theta_1 > 0.8 (about 10% of the prior)."""
+    centres = torch.tensor([-0.5, 0.0, 0.5])
+    shape = torch.exp(-0.5 * ((centres - theta[:, :1]) / (0.3 + 0.2 * (theta[:, 1:2] + 1))) ** 2)
+    x = shape + 0.05 * torch.randn(len(theta), 3)
+    x[theta[:, 0] > 0.8] = float("nan")
+    return x
+'''
+
+SMALL = {
+    "training": TINY_TRAINING,
+    "sampling": {"num_samples": 100, "num_chains": 4, "warmup_steps": 20},
+    "diagnostics": {"num_simulations": 20, "num_samples": 20, "c2st_num_samples": 100, "ppc_num_simulations": 30},
+}
+
+
+def user_analyses(folder: Path) -> dict:
+    """Three analyses that tests/test_workflow.py checks artifact by artifact (their files
+    written into `folder`): a user simulator by import path with NaN rows, an observation file
+    and NRE-A, NRE-C, BNRE; a HistFactory workspace with NPE, NRE and limits; user simulations
+    from files with an observation file and a reference file. NLE's steps run in process in
+    tests/test_pipeline.py."""
+    (folder / "usersim.py").write_text(USER_SIMULATOR)
+    rng = np.random.default_rng(0)
+    np.save(folder / "x_o.npy", np.array([0.2, 0.9, 0.4], dtype=np.float32))
+    np.savetxt(folder / "x_o.csv", np.array([[0.1, -0.2]]), delimiter=",")
+    np.savetxt(folder / "reference.csv", rng.normal([0.05, -0.1], 0.2**0.5 / 2, size=(200, 2)), delimiter=",")
+    for split, n in (("train", 600), ("test", 30)):
+        theta = rng.normal(0, 0.1**0.5, size=(n, 2))
+        np.savez(folder / f"{split}.npz", theta=theta, x=theta + rng.normal(0, 0.1**0.5, size=(n, 2)))
+    return {
+        "user_sim": {
+            "task": "custom",
+            "simulator": "usersim:simulate",
+            "prior": {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]},
+            "parameter_names": ["peak", "width"],
+            "seed": 2,
+            "simulations": {"train": 600, "test": 20, "shards": 2, "max_invalid_fraction": 0.2},
+            "methods": ["nre_a", "nre_c", "bnre"],
+            "observations": [{"name": "data", "file": "x_o.npy"}],
+            **SMALL,
+        },
+        "tiny_hf": {
+            "task": "histfactory",
+            "histfactory": {"workspace": str(REPO / "config/workspaces/simple.json")},
+            "seed": 4,
+            "simulations": {"train": 600, "test": 20},
+            "methods": ["npe", "nre"],
+            "observations": [{"name": "observed", "from_workspace": True}],
+            "upper_limit": {"scan": [0.0, 5.0, 11]},
+            **SMALL,
+        },
+        "user_files": {
+            "task": "custom",
+            "prior": {"type": "gaussian", "mean": [0, 0], "std": [0.1**0.5, 0.1**0.5]},
+            "simulations": {"train": "train.npz", "test": "test.npz"},
+            "methods": ["npe"],
+            "observations": [{"name": "data", "file": "x_o.csv", "reference_samples": "reference.csv"}],
+            **SMALL,
+        },
+    }
 
 
 def run_tiny_workflow(folder: Path, *options: str) -> subprocess.CompletedProcess:
@@ -131,9 +220,19 @@ def summary_numbers(summary: dict) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_reference_run(tmp_path_factory) -> Path:
-    """The tiny workflow run once, locally, uninterrupted: results/<TINY_WORKFLOW>/ inside."""
+    """The tiny workflow run once, locally, uninterrupted, in a user's bare environment:
+    results/<TINY_WORKFLOW>/ inside, and beside it results/ of the three `user_analyses`.
+
+    One Snakemake invocation builds all four analyses, so that the workflow starts up and
+    checks its config once and two jobs run at a time to the end. TINY_WORKFLOW's block is
+    the same as in TINY_WORKFLOW_CONFIG (what the killed-and-resumed and SLURM runs build),
+    and every step's seed and config hash come from that block alone. Tests that change
+    files work on a copy.
+    """
     folder = tmp_path_factory.mktemp("reference-run")
-    result = run_tiny_workflow(folder, "--cores", "2", *SAME_THREADS)
+    config = {"analyses": {**TINY_WORKFLOW_CONFIG["analyses"], **user_analyses(folder)}}
+    result = subprocess.run(snakemake_command(folder, "--cores", "2", *SAME_THREADS, config=config, seconds=1500),
+                            capture_output=True, text=True, env=user_env(folder), cwd=folder)
     assert result.returncode == 0, result.stderr[-5000:]
     return folder
 

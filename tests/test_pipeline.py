@@ -28,6 +28,7 @@ from sbi_core.schema import task_settings
 from tests.conftest import validated
 
 NAME = "demo"
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: small networks, one torch thread
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,7 @@ from sbi_core.sampling import RatioPosterior
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 GAMMA, LAMBDA = 0.7, 50.0
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: small networks, one torch thread
 
 
 def _loss(name: str, num_atoms: int = 4):

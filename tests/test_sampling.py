@@ -20,6 +20,7 @@ from sbi_core.sampling import (
 )
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: small networks, one torch thread
 X_O = torch.tensor([[0.6, -0.4], [0.0, 0.3], [-0.5, -0.5]])
 
 

@@ -34,8 +34,12 @@ SLURM_JOBS = 5
 SLURM_RULES = ("simulate", "train", "sample", "diagnose")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
+    """The cluster, up until the session ends. Once Debian's SLURM client is installed, Snakemake's
+    SLURM plugin asks `scontrol show config` for MinJobAge at every start-up, local runs and dry
+    runs included; with no controller answering, that call waits 9 s (measured) each time, so the
+    modules after this one would pay that once per Snakemake invocation."""
     state = tmp_path_factory.mktemp("slurm-state")
     env = {**os.environ, "STATE": str(state)}
     started = subprocess.run(["bash", str(CLUSTER / "start-single-node.sh")], env=env, capture_output=True, text=True)

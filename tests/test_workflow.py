@@ -1,4 +1,5 @@
-"""End to end: the tiny analyses through Snakemake in a temporary folder; lint; the default DAG."""
+"""End to end: the tiny analyses through Snakemake in a temporary folder (tests/conftest.py's
+reference run); lint; the default DAG."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import arviz as az
@@ -19,87 +21,14 @@ import yaml
 from sbi_core.diagnostics import VERDICTS
 from sbi_core.estimators import load_estimator
 from sbi_core.seeding import derive_seed
-from tests.conftest import REPO, SNAKEMAKE, TINY_TRAINING
-
-USER_SIMULATOR = '''
-import torch
-
-def simulate(theta):
-    """A resonance measured in 3 bins; x is NaN when theta_1 > 0.8 (about 10% of the prior)."""
-    centres = torch.tensor([-0.5, 0.0, 0.5])
-    shape = torch.exp(-0.5 * ((centres - theta[:, :1]) / (0.3 + 0.2 * (theta[:, 1:2] + 1))) ** 2)
-    x = shape + 0.05 * torch.randn(len(theta), 3)
-    x[theta[:, 0] > 0.8] = float("nan")
-    return x
-'''
-
-SMALL = {
-    "training": TINY_TRAINING,
-    "sampling": {"num_samples": 100, "num_chains": 4, "warmup_steps": 20},
-    "diagnostics": {"num_simulations": 20, "num_samples": 20, "c2st_num_samples": 100, "ppc_num_simulations": 30},
-}
-
-
-def _tiny_config(folder: Path) -> dict:
-    """Three analyses: a user simulator by import path with NaN rows, an observation file and
-    NRE-A, NRE-C, BNRE; a HistFactory workspace with NPE, NRE and limits; user simulations from
-    files with a reference file. A built-in task with NPE and NRE runs in tests/conftest.py's
-    reference run; NLE's steps run in process in tests/test_pipeline.py."""
-    (folder / "usersim.py").write_text(USER_SIMULATOR)
-    rng = np.random.default_rng(0)
-    np.save(folder / "x_o.npy", np.array([0.2, 0.9, 0.4], dtype=np.float32))
-    np.savetxt(folder / "x_o.csv", np.array([[0.1, -0.2]]), delimiter=",")
-    np.savetxt(folder / "reference.csv", rng.normal([0.05, -0.1], 0.2**0.5 / 2, size=(200, 2)), delimiter=",")
-    for split, n in (("train", 600), ("test", 30)):
-        theta = rng.normal(0, 0.1**0.5, size=(n, 2))
-        np.savez(folder / f"{split}.npz", theta=theta, x=theta + rng.normal(0, 0.1**0.5, size=(n, 2)))
-    return {
-        "analyses": {
-            "user_sim": {
-                "task": "custom",
-                "simulator": "usersim:simulate",
-                "prior": {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]},
-                "parameter_names": ["peak", "width"],
-                "seed": 2,
-                "simulations": {"train": 600, "test": 20, "shards": 3, "max_invalid_fraction": 0.2},
-                "methods": ["nre_a", "nre_c", "bnre"],
-                "observations": [{"name": "data", "file": "x_o.npy"}],
-                **SMALL,
-            },
-            "tiny_hf": {
-                "task": "histfactory",
-                "histfactory": {"workspace": str(REPO / "config/workspaces/simple.json")},
-                "seed": 4,
-                "simulations": {"train": 600, "test": 20},
-                "methods": ["npe", "nre"],
-                "observations": [{"name": "observed", "from_workspace": True}],
-                "upper_limit": {"scan": [0.0, 5.0, 11]},
-                **SMALL,
-            },
-            "user_files": {
-                "task": "custom",
-                "prior": {"type": "gaussian", "mean": [0, 0], "std": [0.1**0.5, 0.1**0.5]},
-                "simulations": {"train": "train.npz", "test": "test.npz"},
-                "methods": ["npe"],
-                "observations": [{"name": "data", "file": "x_o.csv", "reference_samples": "reference.csv"}],
-                **SMALL,
-            },
-        }
-    }
+from tests.conftest import REPO, SNAKEMAKE
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("workflow")
-    (folder / "config.yaml").write_text(yaml.safe_dump(_tiny_config(folder)))
-    env = {"PYTHONPATH": str(folder), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(folder)}
-    result = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(folder), "--configfile", str(folder / "config.yaml"), "--cores", "2",
-         "--max-threads", "1"],  # two tiny jobs at once rather than one on both cores
-        capture_output=True, text=True, env=env, timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-5000:]
-    return folder
+def tiny_run(tiny_reference_run) -> Path:
+    """tests/conftest.py's reference run: it builds the three `user_analyses` beside the tiny
+    built-in analysis (NPE and NRE), in one invocation; this module only reads it."""
+    return tiny_reference_run
 
 
 def test_every_artifact_exists_loads_and_is_sane(tiny_run):
@@ -175,7 +104,7 @@ def test_every_artifact_exists_loads_and_is_sane(tiny_run):
 
 def test_user_simulator_rows_with_nan_were_dropped_and_counted(tiny_run):
     meta = json.loads((tiny_run / "results/user_sim/simulations/train.json").read_text())
-    assert meta["num_simulated"] == 600 and meta["shards"] == 3
+    assert meta["num_simulated"] == 600 and meta["shards"] == 2
     assert 30 <= meta["num_invalid"] <= 90  # ~10% of 600
     assert meta["source"] == "simulated"
     summary = json.loads((tiny_run / "results/user_sim/summary.json").read_text())
@@ -221,11 +150,113 @@ def _assert_png(path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", path
 
 
-def test_lint_is_clean(tmp_path):
-    result = subprocess.run(
-        [*SNAKEMAKE, "--lint", "--directory", str(tmp_path), "--configfile", str(REPO / "config/config.yaml")],
-        capture_output=True, text=True,
-    )
+# ---------------------------------------------------------------------- invocations without a run
+# Each check below is one or two Snakemake invocations in a folder of its own, each one process
+# that is mostly start-up (imports, the config check): `invocations` starts them all when the
+# first of these tests asks, two at a time on the two cores, and each test then asserts on its own.
+
+
+def _snakemake(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([*SNAKEMAKE, *args], capture_output=True, text=True, **kwargs)
+
+
+def _lint(folder: Path) -> subprocess.CompletedProcess:
+    return _snakemake("--lint", "--directory", str(folder), "--configfile", str(REPO / "config/config.yaml"))
+
+
+def _slurm_dry_run(folder: Path) -> subprocess.CompletedProcess:
+    """The default analysis on the CPU beside a copy on cuda, through the SLURM profile."""
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["analyses"]["on_gpu"] = {**config["analyses"]["gaussian_linear"], "device": "cuda"}
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    return _snakemake("-n", "--profile", str(REPO / "workflow/profiles/slurm"), "--directory", str(folder),
+                      "--configfile", str(folder / "config.yaml"))
+
+
+def _bad_config(folder: Path) -> subprocess.CompletedProcess:
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["analyses"]["gaussian_linear"]["simulations"]["train"] = -1
+    (folder / "bad.yaml").write_text(yaml.safe_dump(config))
+    return _snakemake("--cores", "1", "--directory", str(folder), "--configfile", str(folder / "bad.yaml"))
+
+
+def _hostile_name(folder: Path) -> subprocess.CompletedProcess:
+    """An analysis named `..` would put observations/, logs/ and benchmarks/ beside results/."""
+    work = folder / "work"
+    work.mkdir()
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["analyses"] = {"..": config["analyses"]["gaussian_linear"]}
+    (folder / "hostile.yaml").write_text(yaml.safe_dump(config))
+    return _snakemake("--cores", "1", "--directory", str(work), "--configfile", str(folder / "hostile.yaml"))
+
+
+def _my_configfile(folder: Path) -> subprocess.CompletedProcess:
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["analyses"] = {"mine": config["analyses"]["gaussian_linear"]}
+    (folder / "my.yaml").write_text(yaml.safe_dump(config))
+    return _snakemake("-n", "--directory", str(folder), "--configfile", str(folder / "my.yaml"))
+
+
+def _no_configfile(folder: Path) -> subprocess.CompletedProcess:
+    return _snakemake("-n", "--directory", str(folder))
+
+
+FLAKY_SIMULATOR = '''
+from pathlib import Path
+
+import torch
+
+def simulate(theta):
+    """Shard 0 (26 rows) always fails; shard 1 (25 rows) fails on its first attempt only.
+    The config check's 2-row probe passes."""
+    if len(theta) > 2:
+        attempts = Path(f"attempts_{len(theta)}.txt")
+        attempt = len(attempts.read_text().splitlines()) + 1 if attempts.exists() else 1
+        attempts.write_text("attempt\\n" * attempt)
+        if len(theta) == 26 or attempt == 1:
+            raise RuntimeError(f"worker node lost (attempt {attempt})")
+    return theta + 0.1 * torch.randn_like(theta)
+'''
+
+
+def _flaky_run(folder: Path) -> subprocess.CompletedProcess:
+    (folder / "flaky.py").write_text(FLAKY_SIMULATOR)
+    config = {
+        "simulate_retries": 1,
+        "analyses": {"flaky": {
+            "task": "custom", "simulator": "flaky:simulate", "seed": 9,
+            "prior": {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]},
+            "simulations": {"train": 51, "test": 10, "shards": 2},
+            "methods": ["npe"], "observations": [{"name": "o", "theta": [0.0, 0.0]}],
+            "diagnostics": {"num_simulations": 10},
+        }},
+    }
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {"PYTHONPATH": str(folder), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(folder)}
+    return _snakemake("--directory", str(folder), "--configfile", str(folder / "config.yaml"), "--cores", "2",
+                      "--max-threads", "1", "--keep-going", "results/flaky/simulations/train.npz",
+                      env=env, timeout=300)
+
+
+INVOCATIONS = {  # the longest first
+    "flaky_run": _flaky_run, "slurm_dry_run": _slurm_dry_run, "lint": _lint, "my_configfile": _my_configfile,
+    "no_configfile": _no_configfile, "bad_config": _bad_config, "hostile_name": _hostile_name,
+}
+
+
+@pytest.fixture(scope="module")
+def invocations(tmp_path_factory):
+    """name -> (its folder, the future of its CompletedProcess); `.result()` waits for it."""
+    with ThreadPoolExecutor(2) as pool:
+        started = {}
+        for name, invocation in INVOCATIONS.items():
+            folder = tmp_path_factory.mktemp(name)
+            started[name] = folder, pool.submit(invocation, folder)
+        yield started
+
+
+def test_lint_is_clean(invocations):
+    result = invocations["lint"][1].result()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations" in result.stdout + result.stderr
 
@@ -237,16 +268,9 @@ def test_snakefmt_is_clean():
     assert result.returncode == 0, result.stderr
 
 
-def test_dry_run_through_the_slurm_profile_asks_a_gpu_only_for_cuda_analyses(tmp_path):
+def test_dry_run_through_the_slurm_profile_asks_a_gpu_only_for_cuda_analyses(invocations):
     """The default analysis on the CPU beside a copy on cuda: only the cuda copy's device jobs get a GPU."""
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    config["analyses"]["on_gpu"] = {**config["analyses"]["gaussian_linear"], "device": "cuda"}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [*SNAKEMAKE, "-n", "--profile", str(REPO / "workflow/profiles/slurm"), "--directory", str(tmp_path),
-         "--configfile", str(tmp_path / "config.yaml")],
-        capture_output=True, text=True,
-    )
+    result = invocations["slurm_dry_run"][1].result()
     assert result.returncode == 0, result.stderr[-3000:]
     for rule in ("simulate", "merge_simulations", "observe", "reference_posterior", "train", "sample", "diagnose",
                  "c2st", "plot_posterior", "posterior_predictive", "report", "all"):
@@ -269,95 +293,43 @@ def test_dry_run_through_the_slurm_profile_asks_a_gpu_only_for_cuda_analyses(tmp
     assert all("mem_mb=8000" in line and "runtime=240" in line for line in resources["diagnose", "gaussian_linear"])
 
 
-def test_bad_config_stops_snakemake_before_any_job(tmp_path):
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    config["analyses"]["gaussian_linear"]["simulations"]["train"] = -1
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [*SNAKEMAKE, "--cores", "1", "--directory", str(tmp_path), "--configfile", str(tmp_path / "bad.yaml")],
-        capture_output=True, text=True,
-    )
+def test_bad_config_stops_snakemake_before_any_job(invocations):
+    folder, result = invocations["bad_config"]
+    result = result.result()
     assert result.returncode != 0
     assert "analyses.gaussian_linear.simulations.train: -1 is less than the minimum of 1" in result.stderr
-    assert not (tmp_path / "results").exists()
+    assert not (folder / "results").exists()
 
 
-def test_a_hostile_analysis_name_writes_nothing_anywhere(tmp_path):
+def test_a_hostile_analysis_name_writes_nothing_anywhere(invocations):
     """An analysis named `..` would put observations/, logs/ and benchmarks/ beside results/."""
-    work = tmp_path / "work"
-    work.mkdir()
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    config["analyses"] = {"..": config["analyses"]["gaussian_linear"]}
-    (tmp_path / "hostile.yaml").write_text(yaml.safe_dump(config))
-    result = subprocess.run(
-        [*SNAKEMAKE, "--cores", "1", "--directory", str(work), "--configfile", str(tmp_path / "hostile.yaml")],
-        capture_output=True, text=True,
-    )
+    folder, result = invocations["hostile_name"]
+    result = result.result()
     assert result.returncode != 0
     assert "analyses: '..' does not match" in result.stderr, result.stderr[-2000:]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["hostile.yaml", "work"]
-    assert [p.name for p in work.iterdir()] in ([], [".snakemake"])
+    assert sorted(p.name for p in folder.iterdir()) == ["hostile.yaml", "work"]
+    assert [p.name for p in (folder / "work").iterdir()] in ([], [".snakemake"])
 
 
-def test_your_configfile_is_your_analysis(tmp_path):
+def test_your_configfile_is_your_analysis(invocations):
     """`--configfile my.yaml` builds my.yaml's analyses, not the embedded default; no config builds the default."""
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    config["analyses"] = {"mine": config["analyses"]["gaussian_linear"]}
-    (tmp_path / "my.yaml").write_text(yaml.safe_dump(config))
-    mine = subprocess.run(
-        [*SNAKEMAKE, "-n", "--directory", str(tmp_path), "--configfile", str(tmp_path / "my.yaml")],
-        capture_output=True, text=True,
-    )
+    mine = invocations["my_configfile"][1].result()
     assert mine.returncode == 0, mine.stderr[-3000:]
     assert "analysis=mine" in mine.stdout and "analysis=gaussian_linear" not in mine.stdout
-    default = subprocess.run([*SNAKEMAKE, "-n", "--directory", str(tmp_path)], capture_output=True, text=True)
+    default = invocations["no_configfile"][1].result()
     assert default.returncode == 0, default.stderr[-3000:]
     assert "analysis=gaussian_linear" in default.stdout and "analysis=mine" not in default.stdout
 
 
-FLAKY_SIMULATOR = '''
-from pathlib import Path
-
-import torch
-
-def simulate(theta):
-    """Shard 0 (26 rows) always fails; shard 1 (25 rows) fails on its first attempt only.
-    The config check's 2-row probe passes."""
-    if len(theta) > 2:
-        attempts = Path(f"attempts_{len(theta)}.txt")
-        attempt = len(attempts.read_text().splitlines()) + 1 if attempts.exists() else 1
-        attempts.write_text("attempt\\n" * attempt)
-        if len(theta) == 26 or attempt == 1:
-            raise RuntimeError(f"worker node lost (attempt {attempt})")
-    return theta + 0.1 * torch.randn_like(theta)
-'''
-
-
-def test_a_failing_shard_is_retried_then_named_with_its_seed(tmp_path):
-    (tmp_path / "flaky.py").write_text(FLAKY_SIMULATOR)
-    config = {
-        "simulate_retries": 1,
-        "analyses": {"flaky": {
-            "task": "custom", "simulator": "flaky:simulate", "seed": 9,
-            "prior": {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]},
-            "simulations": {"train": 51, "test": 10, "shards": 2},
-            "methods": ["npe"], "observations": [{"name": "o", "theta": [0.0, 0.0]}],
-            "diagnostics": {"num_simulations": 10},
-        }},
-    }
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    env = {"PYTHONPATH": str(tmp_path), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "2",
-         "--max-threads", "1", "--keep-going", "results/flaky/simulations/train.npz"],
-        capture_output=True, text=True, env=env, timeout=300,
-    )
+def test_a_failing_shard_is_retried_then_named_with_its_seed(invocations):
+    folder, result = invocations["flaky_run"]
+    result = result.result()
     assert result.returncode != 0 and "Trying to restart job" in result.stderr
     # Each shard ran twice (once plus simulate_retries); shard 1 succeeded on its retry.
-    assert [(tmp_path / f"attempts_{n}.txt").read_text().count("attempt") for n in (26, 25)] == [2, 2]
-    assert np.load(tmp_path / "results/flaky/simulations/train/shard_1.npz")["theta"].shape == (25, 2)
-    assert not (tmp_path / "results/flaky/simulations/train/shard_0.npz").exists()
-    log = (tmp_path / "results/flaky/logs/simulate/train_0.log").read_text()
+    assert [(folder / f"attempts_{n}.txt").read_text().count("attempt") for n in (26, 25)] == [2, 2]
+    assert np.load(folder / "results/flaky/simulations/train/shard_1.npz")["theta"].shape == (25, 2)
+    assert not (folder / "results/flaky/simulations/train/shard_0.npz").exists()
+    log = (folder / "results/flaky/logs/simulate/train_0.log").read_text()
     shard_seed = derive_seed(9, "simulate", "train", 0)
     assert f"simulate train shard 1/2 failed (analysis seed 9, shard seed {shard_seed}, rows 0..25)" in log
     assert "worker node lost (attempt 2)" in log
