@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import time
 import warnings
 from typing import Any
 
@@ -80,6 +81,8 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     sizes.add_argument("--c2st-observations", type=int, default=10, help="observations compared by C2ST (d)")
     sizes.add_argument("--c2st-proposals", type=int, default=1_000_000,
                        help="prior proposals of our accurate SIR, run on the C2ST observations only (d)")
+    sizes.add_argument("--c2st-jobs", type=int, default=1,
+                       help="C2STs computed in parallel processes (each on one BLAS thread; same numbers)")
     training = parser.add_argument_group("training (both libraries)")
     training.add_argument("--batch-size", type=int, default=200)
     training.add_argument("--num-atoms", type=int, default=10, help="contrastive atoms K")
@@ -153,16 +156,40 @@ def _sbc_summary(theta: Tensor, samples: Tensor) -> dict[str, Any]:
     return {key: uniformity[key] for key in ("min_ks_pvalue", "min_chi2_pvalue", "num_simulations")}
 
 
-def _mean_c2st(samples: Tensor, references: list[Tensor], seed: int) -> dict[str, float | int]:
-    """Mean C2ST accuracy over the observations, reference first (sbibm's protocol), and the samples per set used."""
+def _one_c2st(reference: Tensor, samples: Tensor, seed: int):
     with warnings.catch_warnings():
         # Should sklearn's MLP reach its iteration cap, the accuracy is still the C2ST.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        results = [c2st(ref, samples[m].cpu(), seed=seed) for m, ref in enumerate(references)]
+        return c2st(reference, samples, seed=seed)
+
+
+def _mean_c2sts(
+    named_samples: dict[str, Tensor], references: list[Tensor], seed: int, jobs: int
+) -> dict[str, dict[str, float | int]]:
+    """For each sample set: the mean C2ST accuracy over the observations, reference first (sbibm's
+    protocol), and the samples per set used. ``jobs`` > 1 runs the C2STs in that many processes
+    (each C2ST is seeded and on one BLAS thread, so the numbers do not change)."""
+    pairs = [(name, m) for name in named_samples for m in range(len(references))]
+    arguments = [(references[m], named_samples[name][m].cpu(), seed) for name, m in pairs]
+    if jobs > 1:
+        from joblib import Parallel, delayed
+
+        fits = Parallel(n_jobs=jobs)(delayed(_one_c2st)(*a) for a in arguments)
+    else:
+        fits = [_one_c2st(*a) for a in arguments]
+    results: dict[str, list] = {name: [] for name in named_samples}
+    for (name, _), fit in zip(pairs, fits):
+        results[name].append(fit)
     return {
-        "accuracy": float(np.mean([r.accuracy for r in results])),
-        "num_samples": min(min(r.num_samples_a, r.num_samples_b) for r in results),
+        name: {"accuracy": float(np.mean([r.accuracy for r in rs])),
+               "num_samples": min(min(r.num_samples_a, r.num_samples_b) for r in rs)}
+        for name, rs in results.items()
     }
+
+
+def _progress(phase: str) -> None:
+    """One line per phase, so that a log shows where a run stood if it was stopped."""
+    print(f"[{time.strftime('%H:%M:%S')}] {phase}", flush=True)
 
 
 def _warm_up(device: str) -> None:
@@ -197,6 +224,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     times: dict[str, float] = {}
     results: dict[str, Any] = {"arguments": vars(args)}
 
+    _progress("(a) training")
     # (a) training
     settings = {
         "batch_size": args.batch_size, "learning_rate": args.learning_rate, "max_epochs": args.max_epochs,
@@ -237,8 +265,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "best_validation_loss": {"ours": history["best_validation_loss"],
                                  "sbi": float(trainer.summary["best_validation_loss"][-1])},
         "seconds_total": {"ours": times["ours_training"], "sbi": times["sbi_training"]},
+        # Where each trained network's weights are: both must be on --device.
+        "network_device": {"ours": str(next(network.parameters()).device),
+                           "sbi": str(next(sbi_estimator.parameters()).device)},
     }
 
+    _progress("(b) sampling")
     # (b) sampling, M observations x S samples
     posterior = RatioPosterior(network, prior)
     sir_options = {"num_proposals": args.num_proposals}
@@ -272,6 +304,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "ours_sir_low_ess_warnings": low_ess,
     }
 
+    _progress("(d) C2ST")
     # (d) C2ST against the exact reference posterior
     references = [task.reference_posterior(x_observed[m], args.num_samples)
                   for m in range(args.c2st_observations)]
@@ -283,15 +316,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             x_observed[: args.c2st_observations], args.num_samples, "sir", seed=args.seed,
             num_proposals=args.c2st_proposals,
         )
-    c2st_results = {
-        name: _mean_c2st(samples[: args.c2st_observations], references, c2st_seed)
-        for name, samples in (("ours_sir", ours_sir), ("ours_mcmc", ours_mcmc),
-                              ("ours_sir_accurate", ours_sir_accurate),
-                              ("sbi_mcmc", sbi_mcmc), ("sbi_sir", sbi_sir))
-    }
+    c2st_results = _mean_c2sts(
+        {"ours_sir": ours_sir, "ours_mcmc": ours_mcmc, "ours_sir_accurate": ours_sir_accurate,
+         "sbi_mcmc": sbi_mcmc, "sbi_sir": sbi_sir},
+        references, c2st_seed, args.c2st_jobs,
+    )
     results["c2st"] = {name: r["accuracy"] for name, r in c2st_results.items()}
     results["c2st_num_samples"] = min(r["num_samples"] for r in c2st_results.values())
 
+    _progress("(c) SBC")
     # (c) SBC
     sbc_options = sir_options if args.sbc_sampler == "sir" else mcmc_options
     with warnings.catch_warnings():
@@ -315,6 +348,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "sbi_subset": _sbc_summary(theta_test[: args.sbi_sbc_subset], sbi_sbc),
     }
 
+    _progress("done")
     results["environment"] = environment(device)
     _print_table(args, results)
     write_json(args.out, results)
