@@ -17,7 +17,6 @@ from sbi_core.io import npz_array_shapes, read_array
 from sbi_core.schema import check_schema
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.tasks import Task, build_task
-from sbi_core.tasks.histfactory import build_histfactory
 
 __all__ = ["load_config", "validate_config", "check_analysis", "simulator_output_shape"]
 
@@ -167,6 +166,8 @@ def _check_diagnostics(analysis: dict, task: Task, where: str) -> None:
 
 
 def _check_upper_limit(analysis: dict, task: Task, where: str) -> None:
+    from sbi_core.tasks.histfactory import build_histfactory  # pyhf: only for this task
+
     model, _ = build_histfactory(analysis["histfactory"], f"{where}.histfactory")
     poi = model.pyhf_model.config.poi_name
     if poi not in task.parameter_names:

@@ -25,7 +25,7 @@ from sbi_core.diagnostics.sbc import sbc_rank_histogram  # noqa: E402
 from sbi_core.io import atomic_path  # noqa: E402
 
 __all__ = [
-    "plot_pair", "plot_sbc_ranks", "plot_loss", "plot_calibration_curve", "plot_posterior_predictive", "plot_cls_scan",
+    "plot_pair", "plot_sbc_ranks", "plot_loss", "plot_calibration_curve", "plot_posterior_predictive", "plot_cls_scan", "save_figure",
 ]
 
 MAX_PAIR_PARAMETERS = 8
@@ -37,7 +37,8 @@ _REFERENCE_COLOR = "tab:orange"
 _TRUTH_COLOR = "black"
 
 
-def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
+    """Writes `fig` as a PNG at `path` atomically (a killed job leaves no half-written plot)."""
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=_DPI, format="png")
@@ -155,7 +156,7 @@ def plot_pair(
             axes[0, 0].legend(handles=handles, frameon=False)
         if title:
             fig.suptitle(title)
-        _save(fig, path)
+        save_figure(fig, path)
     finally:
         plt.close(fig)
 
@@ -218,7 +219,7 @@ def plot_sbc_ranks(
             f"SBC ranks ({num_simulations} simulations, {num_samples} posterior samples each)\n"
             "grey: 99% band of a uniform rank histogram"
         )
-        _save(fig, path)
+        save_figure(fig, path)
     finally:
         plt.close(fig)
 
@@ -263,7 +264,7 @@ def plot_loss(
         ax.set_title(title or "Loss")
         ax.grid(alpha=0.3)
         ax.legend(frameon=False)
-        _save(fig, path)
+        save_figure(fig, path)
     finally:
         plt.close(fig)
 
@@ -313,7 +314,7 @@ def plot_calibration_curve(
         ax.text(0.03, 0.96, "conservative", ha="left", va="top", color="0.4", fontsize=8, transform=ax.transAxes)
         ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.9), fontsize=8, frameon=False)
         ax.set_title(title, fontsize=9)
-        _save(fig, path)
+        save_figure(fig, path)
     finally:
         plt.close(fig)
 
@@ -355,7 +356,7 @@ def plot_posterior_predictive(check: dict, path: str | os.PathLike[str], title: 
         right.xaxis.set_major_locator(MaxNLocator(integer=True))
         right.legend(fontsize=8, frameon=False)
         fig.suptitle(f"{title}\nposterior predictive check, {check['num_simulations']} simulations", fontsize=10)
-        _save(fig, path)
+        save_figure(fig, path)
     finally:
         plt.close(fig)
 
@@ -396,6 +397,6 @@ def plot_cls_scan(
             ax.set_title(observation)
             ax.legend(fontsize=7, frameon=False)
         fig.suptitle(title)
-        _save(fig, path)
+        save_figure(fig, path)
     finally:
         plt.close(fig)

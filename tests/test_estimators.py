@@ -34,6 +34,8 @@ from sbi_core.ratio import RatioEstimator
 from sbi_core.seeding import seed_everything
 from sbi_core.tasks.gaussian_linear import NOISE_VARIANCE, PRIOR_VARIANCE, gaussian_conjugate_posterior
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: small networks, one torch thread
+
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 # The Gaussian-linear task (sbi_core.tasks.gaussian_linear) in 2 dimensions, where small
@@ -88,16 +90,6 @@ def _relative_spread(estimate: torch.Tensor, exact: torch.Tensor) -> float:
     """The spread of ``estimate - exact`` over theta relative to the exact one's: 0 for a log-ratio
     exact up to a constant, about 1 for one that ignores theta."""
     return float((estimate - exact).std() / exact.std())
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small networks, small batches: on a busy 2-core machine torch's thread pool waits more than it
-    computes (measured: the six trainings take 25 s on one thread, 5 minutes on two)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

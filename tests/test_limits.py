@@ -30,6 +30,8 @@ from sbi_core.estimators import NLEEstimator, NPEEstimator, NREEstimator
 from sbi_core.ratio import RatioEstimator, train_ratio_estimator
 from sbi_core.tasks.histfactory import HistFactoryLikelihood, build_histfactory
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: small networks, one torch thread
+
 REPO = Path(__file__).resolve().parents[1]
 SIMPLE = str(REPO / "config" / "workspaces" / "simple.json")
 SCAN = np.linspace(0.0, 5.0, 21)
@@ -43,16 +45,6 @@ def _simple(data: str = "main", parameters: list[str] | None = None):
     if parameters is not None:
         settings["parameters"] = parameters
     return build_histfactory(settings, "w")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The fits are many calls on small tensors: on a busy 2-core machine, torch's thread pool
-    spends more time waiting than computing (measured: 50 s for this file, against 11 s)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,7 @@ is a good part of each job's run time.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sbi_core.lazy import lazy_exports
 
 _STEP_MODULES = {
     "simulate": "simulate", "collect": "simulate", "observe": "observe", "reference_posterior": "observe", "c2st": "c2st", "train": "train", "sample": "sample",
@@ -26,9 +25,4 @@ _STEP_MODULES = {
 __all__ = list(_STEP_MODULES)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _STEP_MODULES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    step = getattr(importlib.import_module(f"{__name__}.{_STEP_MODULES[name]}"), name)
-    globals()[name] = step  # importing the submodule bound its name here; the function wins, as before
-    return step
+__getattr__, __dir__ = lazy_exports(__name__, _STEP_MODULES, globals())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import arviz as az
 import numpy as np
 
 from sbi_core.estimators import PosteriorEstimate, load_estimator, require_device
@@ -34,6 +33,8 @@ def load_posterior(
 def read_posterior_samples(path: str) -> tuple[np.ndarray, list[str]]:
     """Reads posterior samples ``[n, d]`` (chains stacked) and the parameter names from an
     InferenceData netCDF file."""
+    import arviz as az  # here, not at import: most steps never read samples (arviz, xarray: seconds per job)
+
     posterior = az.from_netcdf(path).posterior
     names = [str(name) for name in posterior.data_vars]
     return np.stack([posterior[p].values.reshape(-1) for p in names], axis=-1), names

@@ -9,7 +9,6 @@ from typing import Any
 from sbi_core.errors import ConfigError
 from sbi_core.tasks.base import Task, default_parameter_names
 from sbi_core.tasks.builtin import BUILTIN_TASKS
-from sbi_core.tasks.histfactory import build_histfactory_task
 from sbi_core.tasks.priors import prior_from_config
 from sbi_core.tasks.user_code import import_callable
 
@@ -58,6 +57,8 @@ def build_task(analysis: dict[str, Any], where: str) -> Task:
                 )
         if "histfactory" not in analysis:
             raise ConfigError(f"{where}.histfactory: required for task 'histfactory' ({{workspace: file.json}})")
+        from sbi_core.tasks.histfactory import build_histfactory_task  # pyhf: only for this task
+
         return build_histfactory_task(analysis["histfactory"], f"{where}.histfactory")
     if name == "custom":
         if "prior" not in analysis:

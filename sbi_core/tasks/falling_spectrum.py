@@ -26,10 +26,10 @@ from __future__ import annotations
 import math
 
 import torch
-from sbi.utils import BoxUniform
 from torch import Tensor
 
 from sbi_core.tasks.base import Task
+from sbi_core.tasks.box import BoxUniform
 
 __all__ = [
     "falling_spectrum_task",

@@ -17,10 +17,10 @@ from __future__ import annotations
 import math
 
 import torch
-from sbi.utils import BoxUniform
 from torch import Tensor
 
 from sbi_core.tasks.base import Task
+from sbi_core.tasks.box import BoxUniform
 
 __all__ = ["gaussian_smearing_task", "gaussian_smearing_log_likelihood"]
 

@@ -6,11 +6,11 @@ import math
 from typing import Any
 
 import torch
-from sbi.utils import BoxUniform
 from torch import Tensor
 from torch.distributions import Distribution, MultivariateNormal
 
 from sbi_core.errors import ConfigError
+from sbi_core.tasks.box import BoxUniform
 from sbi_core.tasks.user_code import import_callable
 
 __all__ = ["prior_from_config", "PRIOR_TYPES"]

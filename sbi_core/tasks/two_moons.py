@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 
 import torch
-from sbi.utils import BoxUniform
 from torch import Tensor
 
 from sbi_core.tasks.base import Task, default_parameter_names
+from sbi_core.tasks.box import BoxUniform
 
 __all__ = ["two_moons_task"]
 

@@ -10,8 +10,7 @@ Names load on first use (PEP 562), so the workflow's light steps do not import t
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sbi_core.lazy import lazy_exports
 
 _NAMES = {
     "SourceFlow": "source",
@@ -29,13 +28,4 @@ _NAMES = {
 __all__ = list(_NAMES)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_NAMES])
+__getattr__, __dir__ = lazy_exports(__name__, _NAMES, globals())

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sbi_core.plots import _save, plt
+from sbi_core.plots import plt, save_figure
 
 __all__ = ["plot_unfolded_spectra", "plot_regenerated_population"]
 
@@ -69,7 +69,7 @@ def plot_unfolded_spectra(rows: Sequence[dict[str, Any]], path: str | os.PathLik
         axes.flat[0].legend(fontsize=7, frameon=False)
         if title:
             fig.suptitle(title)
-        _save(fig, path)
+        save_figure(fig, path)
     finally:
         plt.close(fig)
 
@@ -101,6 +101,6 @@ def plot_regenerated_population(
         axes.flat[0].legend(fontsize=7, frameon=False)
         note = f" (first {shown} of {observed.shape[1]} features)" if shown < observed.shape[1] else ""
         fig.suptitle(f"{title}{note}" if title else f"regenerated population{note}")
-        _save(fig, path)
+        save_figure(fig, path)
     finally:
         plt.close(fig)

@@ -27,12 +27,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from sbi.utils import BoxUniform
 from torch import Tensor
 from torch.distributions import Distribution, constraints
 
 from sbi_core.errors import ConfigError
 from sbi_core.tasks import falling_spectrum, gaussian_smearing, slcp, two_moons
+from sbi_core.tasks.box import BoxUniform
 from sbi_core.tasks.priors import prior_from_config
 
 __all__ = [

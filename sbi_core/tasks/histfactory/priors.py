@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from sbi.utils import MultipleIndependent
 from torch import Tensor
 from torch.distributions import Distribution, Gamma, Independent, Normal, Uniform, constraints
 
@@ -172,6 +171,8 @@ def histfactory_prior(
     ]
     if len(components) == 1:
         return Independent(components[0], 1)
+    from sbi.utils import MultipleIndependent  # here, not at import: sbi.utils costs as much as torch
+
     return MultipleIndependent(components)
 
 
