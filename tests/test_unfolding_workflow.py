@@ -35,6 +35,7 @@ ANALYSIS = {
         "fit": {"num_atoms": 32, "steps": 20, "batch_size": 100},
         "num_bootstrap": 2,
         "bootstrap_steps": 5,
+        "bootstrap_start": "cold",  # each refit a full (tiny) fit from the prior; `make run` runs warm ones
         "estimator_replicas": 2,
         "num_samples": 300,
         "c2st_num_samples": 100,

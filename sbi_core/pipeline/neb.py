@@ -84,7 +84,7 @@ def unfold(
         name: The analysis name.
         method: The estimator's method.
         settings: The ``unfolding`` keys the fit reads: ``source_flow``, ``fit``,
-            ``num_bootstrap``, ``bootstrap_steps``, ``num_samples``, ``c2st_num_samples``,
+            ``num_bootstrap``, ``bootstrap_steps``, ``bootstrap_start``, ``num_samples``, ``c2st_num_samples``,
             ``neb_protocol_auc``.
         seed: The analysis seed.
         device: Where the fit runs.
@@ -223,14 +223,22 @@ def _draw(source: SourceFlow, num_samples: int, seed: int) -> np.ndarray:
 def _bootstrap(
     model: Any, x: torch.Tensor, fitted: SourceFlow, fit: FitSettings, settings: dict[str, Any], built: Task, seed: int
 ) -> np.ndarray:
-    """Refits on ``num_bootstrap`` resamples of the population, each starting from the fit (warm start,
-    ``bootstrap_steps`` steps); returns their samples ``[B, S, d]``."""
+    """Refits on ``num_bootstrap`` resamples of the population; returns their samples ``[B, S, d]``.
+
+    ``bootstrap_start: warm`` starts each refit from the fit for ``bootstrap_steps`` steps;
+    ``cold`` starts each from the prior, as the fit did, for ``fit.steps`` steps, so that the
+    band holds the optimisation's own scatter too."""
     rng = np.random.default_rng(seed)
-    refit_settings = FitSettings(**{**fit.to_dict(), "steps": settings["bootstrap_steps"]})
+    cold = settings["bootstrap_start"] == "cold"
+    refit_settings = fit if cold else FitSettings(**{**fit.to_dict(), "steps": settings["bootstrap_steps"]})
     refits = []
     for b in range(settings["num_bootstrap"]):
         resample = torch.as_tensor(rng.integers(len(x), size=len(x)))
-        refit = copy.deepcopy(fitted)
+        if cold:
+            torch.manual_seed(derive_seed(seed, b, "initial"))
+            refit = SourceFlow.for_prior(built.prior, **settings["source_flow"])
+        else:
+            refit = copy.deepcopy(fitted)
         fit_source(model, x[resample], refit, refit_settings, built.efficiency, seed=derive_seed(seed, b), progress=False)
         refits.append(_draw(refit, settings["num_samples"], derive_seed(seed, b, "samples")))
     if not refits:

@@ -148,6 +148,7 @@ UNFOLD_FIT_KEYS = (
     "fit",
     "num_bootstrap",
     "bootstrap_steps",
+    "bootstrap_start",
     "num_samples",
     "c2st_num_samples",
 )
