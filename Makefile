@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml envs/requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# `sbi-core validate` first: Snakemake reads a --configfile before the workflow's checks,
+# and says of a YAML error neither the file nor the line.
 run: $(STAMP)
+	$(BIN)/sbi-core validate config/config.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/config.yaml
 
 # Rerun every reference analysis in config/analyses/ (those with a <name>.expected.yaml)
@@ -25,6 +28,7 @@ verify: $(STAMP)
 	$(BIN)/sbi-core verify --rerun --cores $(CORES) $(wildcard config/analyses/*.expected.yaml)
 
 dry-run: $(STAMP)
+	$(BIN)/sbi-core validate config/config.yaml
 	$(BIN)/snakemake -n --cores $(CORES) --configfile config/config.yaml
 
 test: $(STAMP)

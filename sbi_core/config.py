@@ -8,47 +8,56 @@ paths, prior bounds, files and their arrays, observation shapes). Errors are
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-import yaml
-
 from sbi_core.errors import ArtifactError, ConfigError
-from sbi_core.io import npz_array_shapes, read_array
-from sbi_core.schema import check_schema
+from sbi_core.io import npz_array_headers, npz_array_shapes, read_array, read_observation
+from sbi_core.schema import check_schema, read_yaml
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.tasks import Task, build_task
 
-__all__ = ["load_config", "validate_config", "check_analysis", "simulator_output_shape"]
+__all__ = ["load_config", "validate_config", "check_devices", "check_analysis", "simulator_output_shape"]
 
 
 def load_config(path: str | Path) -> dict:
-    """Reads a YAML config file, refusing anything that is not a mapping."""
-    path = Path(path)
-    try:
-        config = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: could not read the config: {error}") from error
+    """Reads a YAML config file (:func:`~sbi_core.schema.read_yaml`), refusing anything that is not a mapping."""
+    config = read_yaml(path)
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return config
 
 
-def validate_config(config: dict, schema_path: str | Path, check_files: bool = True) -> dict:
+def validate_config(
+    config: dict, schema_path: str | Path, check_files: bool = True, check_device: bool = True
+) -> dict:
     """Validates a config against the schema (filling defaults in place), then each analysis.
 
     Arguments:
         config: The parsed config; defaults are written into it.
         schema_path: The JSON schema (YAML) of the config.
         check_files: Whether to run the semantic checks of :func:`check_analysis`.
+        check_device: With `check_files`, whether to require this machine to have each analysis's
+            ``device`` (:func:`check_devices`); not where the jobs run elsewhere (a cluster's GPU nodes).
 
     Returns:
         The same config, with defaults filled in.
     """
     check_schema(config, schema_path)
     if check_files:
+        if check_device:
+            check_devices(config)
         for name, analysis in config["analyses"].items():
             check_analysis(analysis, f"analyses.{name}")
     return config
+
+
+def check_devices(config: dict) -> None:
+    """Refuses an analysis's ``device: cuda`` on a machine without a GPU, naming the key."""
+    from sbi_core.estimators.device import require_device  # torch's CUDA query: only here
+
+    for name, analysis in config["analyses"].items():
+        require_device(analysis["device"], f"analyses.{name}.device")
 
 
 def check_analysis(analysis: dict, where: str) -> Task:
@@ -66,8 +75,13 @@ def check_analysis(analysis: dict, where: str) -> Task:
                 f"{where}.simulator: task 'custom' needs a simulator to run "
                 f"{source} '{split}' simulations (or give simulations.{split} as a .npz file)"
             )
+        elif simulations["shards"] > source:
+            raise ConfigError(
+                f"{where}.simulations.shards: {simulations['shards']} shards for {source} {split} "
+                f"simulations (simulations.{split}) would leave shards empty; expected at most {source}"
+            )
     if task.simulator is not None:
-        x_shape = simulator_output_shape(task, analysis["seed"], f"{where}.simulator")
+        x_shape = simulator_output_shape(task, analysis["seed"], f"{where}.simulator", simulations["time_limit"])
     _check_diagnostics(analysis, task, where)
     if task.name == "histfactory" and analysis["upper_limit"]["activate"]:
         _check_upper_limit(analysis, task, where)
@@ -78,7 +92,25 @@ def check_analysis(analysis: dict, where: str) -> Task:
         raise ConfigError(f"{where}.observations: names must be unique, got {names}")
     if analysis["unfolding"]["activate"]:
         _check_unfolding(analysis, task, x_shape, f"{where}.unfolding")
+    if analysis["design"]["activate"]:
+        _check_design(analysis, f"{where}.design")
     return task
+
+
+def _check_design(analysis: dict, where: str) -> None:
+    """The design box and methods (named keys), and that the estimators' training keys are known."""
+    from sbi_core.pipeline.design import build_design_task
+
+    design = analysis["design"]
+    build_design_task(design, where)
+    known = set(analysis["training"])
+    unknown = sorted(set(design["training"]) - known)
+    if unknown:
+        raise ConfigError(f"{where}.training.{unknown[0]}: not a training key; expected one of {', '.join(sorted(known))}")
+    groups = design["num_contrastive"]
+    if any(m not in ("spce", "snmc") for m in design["methods"]) and design["num_outer"] < groups:
+        raise ConfigError(f"{where}.num_outer: {design['num_outer']} joint draws cannot fill one contrastive "
+                          f"group of num_contrastive = {groups}")
 
 
 def _check_unfolding(analysis: dict, task: Task, x_shape: tuple | None, where: str) -> None:
@@ -180,29 +212,49 @@ def _check_upper_limit(analysis: dict, task: Task, where: str) -> None:
         raise ConfigError(f"{where}.upper_limit.scan: expected [low, high, n] with low < high, got {scan}")
 
 
-def simulator_output_shape(task: Task, seed: int, where: str) -> tuple[int, ...]:
-    """Runs the simulator on two prior draws to learn the shape of one x."""
+def simulator_output_shape(task: Task, seed: int, where: str, time_limit: float | None = None) -> tuple[int, ...]:
+    """Runs the simulator on two prior draws, then on one, to learn the shape of one x.
+
+    Arguments:
+        task: The task; it must have a simulator.
+        seed: The analysis seed (the probe's stream is ``(probe,)``).
+        where: The config key of the simulator, for messages.
+        time_limit: Seconds each call may take (``simulations.time_limit``).
+
+    Raises:
+        ConfigError: The simulator failed, overran its time limit, or returned an x whose
+            shape depends on the number of rows (the steps call it on batches of any size).
+    """
     seed_everything(derive_seed(seed, "probe"))
-    theta = task.prior.sample((2,))
+    theta = task.prior.sample((3,))
     try:
-        x = task.simulate(theta)
+        shapes = [tuple(task.simulate(rows, time_limit).shape[1:]) for rows in (theta[:2], theta[2:])]
     except Exception as error:  # the user's code: report whatever it raised
         raise ConfigError(f"{where}: the simulator failed on prior draws: {error!r}") from error
-    return tuple(x.shape[1:])
+    if shapes[0] != shapes[1]:
+        raise ConfigError(
+            f"{where}: the shape of one x depends on the batch size: {list(shapes[0])} per row for 2 rows, "
+            f"{list(shapes[1])} for 1 row; expected the same shape for any number of rows"
+        )
+    return shapes[0]
 
 
 def _check_simulations_file(path: str, task: Task, where: str) -> tuple[int, ...]:
     try:
-        shapes = npz_array_shapes(path)
+        headers = npz_array_headers(path)
     except ArtifactError as error:
         raise ConfigError(f"{where}: {error}") from error
-    missing = {"theta", "x"} - shapes.keys()
+    missing = {"theta", "x"} - headers.keys()
     if missing:
         raise ConfigError(
             f"{where}: {path} lacks array(s) {sorted(missing)}; expected arrays 'theta' [N, d] "
-            f"and 'x' [N, ...] (found {sorted(shapes)})"
+            f"and 'x' [N, ...] (found {sorted(headers)})"
         )
-    theta_shape, x_shape = shapes["theta"], shapes["x"]
+    for name in ("theta", "x"):
+        dtype = headers[name][1]
+        if dtype.kind not in "biuf":
+            raise ConfigError(f"{where}: {path}: {name!r} holds {dtype} values, expected real numbers")
+    theta_shape, x_shape = headers["theta"][0], headers["x"][0]
     if len(theta_shape) != 2 or theta_shape[1] != task.dim_theta:
         raise ConfigError(
             f"{where}: {path}: 'theta' has shape {theta_shape}, expected [N, {task.dim_theta}]"
@@ -219,27 +271,41 @@ def _check_observation(observation: dict, task: Task, x_shape: tuple | None, whe
     if "theta" in observation:
         if task.simulator is None:
             raise ConfigError(f"{where}.theta: simulating an observation needs a simulator")
-        if len(observation["theta"]) != task.dim_theta:
-            raise ConfigError(
-                f"{where}.theta: has {len(observation['theta'])} values, expected "
-                f"{task.dim_theta} ({', '.join(task.parameter_names)})"
-            )
+        _check_true_parameters(observation["theta"], task, f"{where}.theta")
     elif "from_workspace" in observation:
         if task.observed_data is None:
             raise ConfigError(f"{where}.from_workspace: only a histfactory task has workspace data")
     else:
-        x_o = _read(observation["file"], f"{where}.file")
-        if x_shape is not None and tuple(x_o.shape) != tuple(x_shape):
-            raise ConfigError(
-                f"{where}.file: {observation['file']} holds an array of shape {tuple(x_o.shape)}, "
-                f"expected the simulator's output shape {tuple(x_shape)}"
-            )
+        try:
+            read_observation(observation["file"], x_shape)
+        except ArtifactError as error:
+            raise ConfigError(f"{where}.file: {error}") from error
     if "reference_samples" in observation:
         samples = _read(observation["reference_samples"], f"{where}.reference_samples")
         if samples.ndim != 2 or samples.shape[1] != task.dim_theta:
             raise ConfigError(
                 f"{where}.reference_samples: shape {samples.shape}, expected [n, {task.dim_theta}]"
             )
+
+
+def _check_true_parameters(theta: list[float], task: Task, where: str) -> None:
+    """True parameters are finite and inside the prior's support: the posterior is zero outside it,
+    so no method could recover them (and a simulator fed inf gives an x no estimator has seen)."""
+    import torch
+
+    from sbi_core.sampling.support import prior_log_prob
+
+    if len(theta) != task.dim_theta:
+        raise ConfigError(
+            f"{where}: has {len(theta)} values, expected {task.dim_theta} ({', '.join(task.parameter_names)})"
+        )
+    if not all(math.isfinite(value) for value in theta):
+        raise ConfigError(f"{where}: {theta} has NaN or infinite values; expected finite numbers")
+    if not prior_log_prob(task.prior, torch.tensor([theta], dtype=torch.float32)).isfinite().all():
+        raise ConfigError(
+            f"{where}: {theta} lies outside the prior's support (zero prior density); expected a point "
+            "the prior can draw, or the posterior there is zero for every method"
+        )
 
 
 def _read(path: str, where: str):

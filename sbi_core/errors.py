@@ -1,6 +1,6 @@
 """Errors raised where bad input enters, naming the key or file at fault."""
 
-__all__ = ["ConfigError", "ArtifactError", "SimulationError"]
+__all__ = ["ConfigError", "ArtifactError", "SimulationError", "SamplingError"]
 
 
 class ConfigError(ValueError):
@@ -17,3 +17,7 @@ class ArtifactError(ValueError):
 
 class SimulationError(RuntimeError):
     """A simulator failed or returned too many invalid (NaN/inf) rows."""
+
+
+class SamplingError(RuntimeError):
+    """Sampling cannot make progress: no finite posterior density, or no draw accepted."""

@@ -9,6 +9,7 @@ load with ``torch.load(weights_only=True)``: no pickled code.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import hashlib
 import json
@@ -38,8 +39,10 @@ __all__ = [
     "read_provenance",
     "save_simulations",
     "load_simulations",
+    "npz_array_headers",
     "npz_array_shapes",
     "read_array",
+    "read_observation",
     "save_state",
     "load_state",
     "provenance",
@@ -54,7 +57,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path beside `path`; renames it to `path` on success only.
 
     A job killed mid-write (SIGKILL skips the clean-up) leaves only a hidden
-    temporary, never a truncated `path`; the next write of `path` removes it.
+    temporary, never a truncated `path`; the next write of `path` removes it. A full
+    disk (or quota) is an :class:`~sbi_core.errors.ArtifactError` naming `path`.
     The file gets the permissions of the user's umask, like any file they write
     (``mkstemp`` makes it private, which would hide results from a lab's colleagues).
     """
@@ -68,6 +72,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise ArtifactError(
+            f"{path}: could not be written: {error.strerror} in {path.parent}; nothing was written "
+            "(free some space, or point the results elsewhere, and rerun)"
+        ) from error
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -131,7 +142,7 @@ def load_simulations(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
                 raise ArtifactError(
                     f"{path}: expected arrays 'theta' and 'x', found {sorted(data.files)}"
                 )
-            theta, x = data["theta"].astype(np.float32), data["x"].astype(np.float32)
+            theta, x = (_real(data[name], path, name) for name in ("theta", "x"))
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         if isinstance(error, ArtifactError):
             raise
@@ -143,6 +154,11 @@ def load_simulations(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 def npz_array_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
     """Reads the shapes of the arrays in a .npz file from their headers, without loading them."""
+    return {name: shape for name, (shape, _) in npz_array_headers(path).items()}
+
+
+def npz_array_headers(path: str | Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Reads the shape and dtype of each array in a .npz file from its header, without loading it."""
     try:
         with zipfile.ZipFile(path) as archive:
             shapes = {}
@@ -154,8 +170,8 @@ def npz_array_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
                         if major == 1
                         else np.lib.format.read_array_header_2_0
                     )
-                    shape, _, _ = read_header(f)
-                shapes[name.removesuffix(".npy")] = tuple(shape)
+                    shape, _, dtype = read_header(f)
+                shapes[name.removesuffix(".npy")] = (tuple(shape), dtype)
             return shapes
     except FileNotFoundError as error:
         raise ArtifactError(f"{path}: file not found") from error
@@ -177,7 +193,41 @@ def read_array(path: str | Path) -> np.ndarray:
             raise ArtifactError(f"{path}: expected a .npy or .csv file")
     except ValueError as error:
         raise ArtifactError(f"{path}: could not read numbers: {error}") from error
+    return _real(array, path, "the array")
+
+
+def _real(array: np.ndarray, path: str | Path, name: str) -> np.ndarray:
+    """`array` as float32; refuses complex (or other non-real) values rather than drop a part of them."""
+    if np.asarray(array).dtype.kind not in "biuf":
+        raise ArtifactError(f"{path}: {name} holds {np.asarray(array).dtype} values, expected real numbers")
     return np.asarray(array, dtype=np.float32)
+
+
+def read_observation(path: str | Path, x_shape: tuple[int, ...]) -> np.ndarray:
+    """Reads one observed x of the simulator's shape `x_shape` from .npy or .csv.
+
+    sbi's and sbibm's ``[1, *x_shape]`` for a single observation is accepted (the leading
+    1 dropped); NaN and inf are refused: no estimator has seen them.
+
+    Example:
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     np.save(f"{folder}/x_o.npy", np.zeros((1, 3)))
+        ...     read_observation(f"{folder}/x_o.npy", (3,)).shape
+        (3,)
+    """
+    x = read_array(path)
+    x_shape = tuple(x_shape)
+    if x.shape == (1, *x_shape):
+        x = x[0]
+    if x.shape != x_shape:
+        raise ArtifactError(
+            f"{path} holds an array of shape {x.shape}, expected the simulator's output shape {x_shape} "
+            f"(or [1, {', '.join(map(str, x_shape))}] for one observation)"
+        )
+    if not np.isfinite(x).all():
+        raise ArtifactError(f"{path}: {int((~np.isfinite(x)).sum())} of {x.size} values are NaN or inf; expected finite numbers")
+    return x
 
 
 def save_state(
@@ -188,16 +238,41 @@ def save_state(
     if provenance is not None:
         payload["provenance"] = json.dumps(provenance)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        with open(tmp, "wb") as f:  # a Python file: a failed write is an OSError, not torch's "unexpected pos"
+            torch.save(payload, f)
+
+
+_ESTIMATOR_FILE = "a state dict and JSON hyperparameters, as sbi_core's train step writes estimators/<method>.pt"
 
 
 def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """Loads what :func:`save_state` wrote, with ``weights_only=True``."""
+    """Loads what :func:`save_state` wrote, with ``weights_only=True``.
+
+    Raises:
+        ArtifactError: Naming the file and what it is not. A file of pickled objects is refused
+            unread, and torch's suggestion to load it with ``weights_only=False`` (running any
+            code it holds) is not passed on.
+    """
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        return payload["state_dict"], json.loads(payload["hyperparameters"])
-    except (OSError, RuntimeError, KeyError, TypeError, pickle.UnpicklingError, json.JSONDecodeError) as error:
-        raise ArtifactError(f"{path}: not an sbi_core estimator file: {error}") from error
+    except pickle.UnpicklingError as error:
+        raise ArtifactError(
+            f"{path}: not an sbi_core estimator file ({_ESTIMATOR_FILE}): it holds pickled objects other "
+            "than tensors and plain data, so it was not written by sbi_core; it is refused unread"
+        ) from None  # torch's message invites weights_only=False: arbitrary code from an untrusted file
+    except (OSError, RuntimeError) as error:
+        raise ArtifactError(f"{path}: not an sbi_core estimator file ({_ESTIMATOR_FILE}): {error}") from error
+    try:
+        state_dict, hyperparameters = payload["state_dict"], json.loads(payload["hyperparameters"])
+    except (KeyError, TypeError, json.JSONDecodeError) as error:
+        raise ArtifactError(f"{path}: not an sbi_core estimator file ({_ESTIMATOR_FILE}): {error!r}") from error
+    if not isinstance(state_dict, dict) or not isinstance(hyperparameters, dict):
+        raise ArtifactError(
+            f"{path}: not an sbi_core estimator file ({_ESTIMATOR_FILE}): its state dict is a "
+            f"{type(state_dict).__name__} and its hyperparameters a {type(hyperparameters).__name__}, "
+            "expected a mapping each"
+        )
+    return state_dict, hyperparameters
 
 
 def config_hash(config: dict) -> str:

@@ -27,7 +27,14 @@ def shard_sizes(total: int, shards: int) -> list[int]:
 
 
 def simulate_shard(
-    task: Task, total: int, shards: int, shard: int, seed: int, split: str, chunk_size: int = 1000
+    task: Task,
+    total: int,
+    shards: int,
+    shard: int,
+    seed: int,
+    split: str,
+    chunk_size: int = 1000,
+    time_limit: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Simulates shard `shard` of `shards` for a split; all rows, invalid ones included.
 
@@ -39,6 +46,7 @@ def simulate_shard(
         seed: The analysis seed; this shard's stream is ``(simulate, split, shard)``.
         split: ``train`` or ``test``.
         chunk_size: Rows per simulator call (for the progress bar and memory).
+        time_limit: Seconds one simulator call may take (``simulations.time_limit``).
 
     Returns:
         theta [n, d] and x [n, ...] as float32 arrays.
@@ -52,7 +60,7 @@ def simulate_shard(
     for start in tqdm(range(0, num, chunk_size), desc=label, unit="chunk", mininterval=5):
         batch = theta[start : start + chunk_size]
         try:
-            xs.append(task.simulate(batch))
+            xs.append(task.simulate(batch, time_limit))
         except Exception as error:  # the user's simulator: say where and with which seed
             raise SimulationError(
                 f"{label} failed (analysis seed {seed}, shard seed {shard_seed}, rows "

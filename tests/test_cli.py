@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fractions
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import torch
 import yaml
 
 from tests.conftest import REPO
@@ -51,3 +54,32 @@ def test_inspect_refuses_a_foreign_file(tmp_path):
     (tmp_path / "x.pt").write_bytes(b"not torch")
     result = _run("inspect", str(tmp_path / "x.pt"))
     assert result.returncode == 2 and "x.pt: not an sbi_core estimator file" in result.stderr
+
+
+def test_validate_refuses_a_repeated_key_naming_it_and_its_line(tmp_path):
+    text = (REPO / "config/config.yaml").read_text().replace("    seed: 1\n", "    seed: 1\n    seed: 2\n", 1)
+    (tmp_path / "twice.yaml").write_text(text)
+    line = text.splitlines().index("    seed: 2") + 1
+    result = _run("validate", str(tmp_path / "twice.yaml"))
+    assert result.returncode == 2 and result.stdout == ""
+    assert f"twice.yaml, line {line}: key 'seed' appears twice in one mapping (first on line {line - 1})" in result.stderr
+
+
+def test_validate_refuses_cuda_without_a_gpu_unless_the_jobs_run_on_a_cluster(tmp_path):
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    config["analyses"] = {"gpu": {**config["analyses"]["gaussian_linear"], "device": "cuda"}}
+    (tmp_path / "gpu.yaml").write_text(yaml.safe_dump(config))
+    cluster = _run("validate", "--cluster", str(tmp_path / "gpu.yaml"))
+    assert cluster.returncode == 0, cluster.stderr
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    local = _run("validate", str(tmp_path / "gpu.yaml"))
+    assert local.returncode == 2 and local.stdout == ""
+    assert "analyses.gpu.device: 'cuda' requested but this machine has no CUDA device" in local.stderr
+
+
+def test_inspect_refuses_a_pickled_object_without_suggesting_to_unpickle_it(tmp_path):
+    torch.save({"state_dict": {}, "hyperparameters": "{}", "ratio": fractions.Fraction(1, 3)}, tmp_path / "npe.pt")
+    result = _run("inspect", str(tmp_path / "npe.pt"))
+    assert result.returncode == 2 and "npe.pt: not an sbi_core estimator file" in result.stderr
+    assert "weights_only" not in result.stderr and "Traceback" not in result.stderr

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import time
 
 import numpy as np
 import pytest
 
+from sbi_core.config import load_config
 from sbi_core.errors import ConfigError
 from tests.conftest import validated
 
@@ -239,3 +241,151 @@ def test_malformed_workspace_is_refused_with_pyhf_message(monkeypatch, tmp_path)
 def test_analysis_names_that_are_not_plain_path_components_are_refused(tiny_analysis, name):
     with pytest.raises(ConfigError, match=r"analyses: .* (does not match|should be non-empty).*plain path component"):
         validated(tiny_analysis, name=name)
+
+
+# ---------------------------------------------------------------------- hostile input (issue 15)
+
+
+@pytest.mark.parametrize(
+    ("theta", "message"),
+    [
+        ([float("inf")] + [0.2] * 9, r"observations\[0\]\.theta: \[inf, 0\.2.*NaN or infinite values; expected finite"),
+        ([float("nan")] * 10, r"observations\[0\]\.theta: \[nan.*NaN or infinite values"),
+    ],
+)
+def test_observation_theta_that_is_not_finite(tiny_analysis, theta, message):
+    with pytest.raises(ConfigError, match=message):
+        validated(_broken(tiny_analysis, "observations.0.theta", theta))
+
+
+def test_observation_theta_outside_the_prior_support(user_simulator):
+    analysis = _custom(user_simulator, BOX)
+    analysis["observations"] = [{"name": "o1", "theta": [0.0, 3.0]}]
+    with pytest.raises(ConfigError, match=r"observations\[0\]\.theta: \[0\.0, 3\.0\] lies outside the prior's support"):
+        validated(analysis)
+
+
+def test_observation_file_holding_nan(user_simulator, tmp_path):
+    np.save(tmp_path / "x_o.npy", np.array([0.1, np.nan], dtype=np.float32))
+    analysis = _custom(user_simulator, BOX)
+    analysis["observations"] = [{"name": "data", "file": str(tmp_path / "x_o.npy")}]
+    with pytest.raises(ConfigError, match=r"observations\[0\]\.file: .*x_o\.npy: 1 of 2 values are NaN or inf; expected finite"):
+        validated(analysis)
+
+
+def test_observation_file_of_one_row_is_accepted(user_simulator, tmp_path):
+    """sbi's and sbibm's convention for one observation: [1, *x_shape]."""
+    np.savetxt(tmp_path / "x_o.csv", np.array([[0.1, -0.2]]), delimiter=",")
+    np.save(tmp_path / "x_o.npy", np.zeros((1, 2), dtype=np.float32))
+    analysis = _custom(user_simulator, BOX)
+    analysis["observations"] = [{"name": "a", "file": str(tmp_path / "x_o.npy")},
+                                {"name": "b", "file": str(tmp_path / "x_o.csv")}]
+    validated(analysis)
+    np.save(tmp_path / "x_o.npy", np.zeros((2, 2), dtype=np.float32))
+    with pytest.raises(ConfigError, match=r"x_o\.npy holds an array of shape \(2, 2\), expected .*\(2,\) \(or \[1, 2\]"):
+        validated(analysis)
+
+
+def test_observation_with_both_theta_and_file(user_simulator):
+    analysis = _custom(user_simulator, BOX)
+    analysis["observations"] = [{"name": "o1", "theta": [0.0, 0.0], "file": "x_o.npy"}]
+    with pytest.raises(ConfigError) as error:
+        validated(analysis)
+    assert str(error.value).startswith(
+        "analyses.demo.observations.0: expected exactly one of theta | file | from_workspace; got file, theta"
+    )
+    analysis["observations"] = [{"name": "o1"}]
+    with pytest.raises(ConfigError, match=r"observations\.0: expected exactly one of theta \| file \| from_workspace; got none"):
+        validated(analysis)
+
+
+def test_complex_simulations_file(tmp_path):
+    path = tmp_path / "sims.npz"
+    np.savez(path, theta=np.zeros((10, 2)), x=np.zeros((10, 2)) + 1j)
+    analysis = _custom(None, BOX)
+    analysis["simulations"] = {"train": str(path), "test": str(path)}
+    with pytest.raises(ConfigError, match=r"simulations\.train: .*sims\.npz: 'x' holds complex128 values, expected real numbers"):
+        validated(analysis)
+
+
+def test_more_shards_than_simulations(tiny_analysis):
+    broken = _broken(tiny_analysis, "simulations.shards", 400)
+    with pytest.raises(ConfigError, match=r"simulations\.shards: 400 shards for 20 test simulations \(simulations\.test\) "
+                                          r"would leave shards empty; expected at most 20"):
+        validated(broken)
+
+
+def test_cuda_on_a_machine_without_a_gpu(tiny_analysis):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.device: 'cuda' requested but this machine has no CUDA device"):
+        validated(_broken(tiny_analysis, "device", "cuda"))
+
+
+SIMULATORS = '''
+import time
+
+import torch
+
+def per_batch(theta):
+    """x of shape [N, N]: depends on the batch size."""
+    return torch.zeros(len(theta), len(theta))
+
+def never_returns(theta):
+    while True:
+        try:
+            time.sleep(60)
+        except Exception:  # a careless simulator's catch-all must not swallow the time limit
+            pass
+'''
+
+
+@pytest.fixture
+def hostile_simulators(tmp_path, monkeypatch) -> str:
+    (tmp_path / "hostile.py").write_text(SIMULATORS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "hostile"
+
+
+def test_simulator_whose_output_shape_depends_on_the_batch_size(hostile_simulators):
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.simulator: the shape of one x depends on the batch size: "
+                                          r"\[2\] per row for 2 rows, \[1\] for 1 row"):
+        validated(_custom("hostile:per_batch", BOX))
+
+
+def test_simulator_that_never_returns_is_stopped_at_its_time_limit(hostile_simulators):
+    analysis = _custom("hostile:never_returns", BOX)
+    analysis["simulations"]["time_limit"] = 0.5
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.simulator: the simulator failed on prior draws: .*"
+                                          r"did not return within 0\.5 s on 2 rows \(simulations\.time_limit\)"):
+        validated(analysis)
+    assert time.monotonic() - start < 5
+
+
+def test_time_limit_has_a_default(tiny_analysis):
+    assert validated(tiny_analysis)["simulations"]["time_limit"] == 600
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("analyses:\n  demo: {task: two_moons}\n  demo: {task: slcp}\n",
+         r"c\.yaml, line 3: key 'demo' appears twice in one mapping \(first on line 2\)"),
+        ("analyses:\n  demo:\n    methods: [npe]\n    task: two_moons\n    methods: [nre]\n",
+         r"c\.yaml, line 5: key 'methods' appears twice in one mapping \(first on line 3\)"),
+        ("analyses:\n  demo:\n    task: two_moons\n   seed: [1\n",
+         r"c\.yaml, line 4, column 4: not valid YAML"),
+    ],
+)
+def test_yaml_with_repeated_keys_or_bad_syntax_names_file_and_line(tmp_path, text, message):
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_yaml_merge_keys_may_be_overridden(tmp_path):
+    (tmp_path / "c.yaml").write_text("base: &base {seed: 1, task: two_moons}\nother:\n  <<: *base\n  seed: 2\n")
+    assert load_config(tmp_path / "c.yaml")["other"] == {"seed": 2, "task": "two_moons"}

@@ -17,7 +17,7 @@ import yaml
 from sbi.utils import BoxUniform
 from torch.distributions import MultivariateNormal
 
-from sbi_core.errors import ArtifactError, ConfigError
+from sbi_core.errors import ArtifactError, ConfigError, SamplingError
 from sbi_core.estimators import (
     LIKELIHOOD_METHODS,
     METHODS,
@@ -357,3 +357,30 @@ def test_load_refuses_foreign_files_naming_them(tmp_path):
     save_state(tmp_path / "incomplete.pt", state_dict, hyperparameters)
     with pytest.raises(ArtifactError, match=r"incomplete\.pt: cannot rebuild the nre_a estimator: .*num_blocks"):
         load_estimator(tmp_path / "incomplete.pt")
+
+
+# ---------------------------------------------------------------------- hostile input (issue 15)
+
+
+@pytest.mark.parametrize("method", ["npe", "nle", "nre_a"])
+def test_max_epochs_means_the_same_for_every_method(method: str):
+    """sbi's own loop would train NPE and NLE one epoch more than asked."""
+    theta, x = _simulate(200, seed=11)
+    seed_everything(2)
+    training = {**TRAINING, "hidden_features": 8, "num_transforms": 1, "batch_size": 100, "max_epochs": 2, "patience": 50}
+    _, history = train_estimator(method, theta, x, PRIOR, {k: training[k] for k in method_spec(method).training_keys})
+    assert history["epochs_trained"] == len(history["training_loss"]) == 2
+
+
+def test_npe_sampling_refuses_a_non_finite_observation():
+    posterior = _untrained_npe(BoxUniform(-torch.ones(DIM), torch.ones(DIM))).posterior({})
+    with pytest.raises(SamplingError, match=r"NPE: 1 of 2 observations \(first: index 1\) hold NaN or inf"):
+        posterior.sample(torch.tensor([[0.0, 0.0], [float("inf"), 0.2]]), 10)
+
+
+def test_npe_sampling_stops_when_no_draw_lands_in_the_prior_support():
+    """A prior far from every draw of the flow: rejection could never finish."""
+    posterior = _untrained_npe(BoxUniform(torch.full((DIM,), 50.0), torch.full((DIM,), 51.0))).posterior({})
+    with pytest.raises(SamplingError, match=r"NPE: only 0 of \d+ posterior draws for observation 0 lie inside "
+                                            r"the prior's support .* rejection sampling cannot finish"):
+        posterior.sample(torch.zeros(1, DIM), 10)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import stat
 import subprocess
@@ -11,9 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+import sbi_core.io
 from sbi_core.errors import ArtifactError
 from sbi_core.io import (
-    atomic_path, load_simulations, load_state, npz_array_shapes, read_array, save_arrays, save_state, write_json,
+    atomic_path, load_simulations, load_state, npz_array_shapes, read_array, read_observation, save_arrays, save_state,
+    write_json,
 )
 
 
@@ -98,3 +102,65 @@ def test_artifacts_get_the_permissions_of_the_users_umask(tmp_path, umask):
         os.umask(previous)
     for name in ("summary.json", "ranks.npz", "npe.pt"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
+
+
+# ---------------------------------------------------------------------- hostile input (issue 15)
+
+
+def test_complex_simulations_are_refused_not_truncated(tmp_path):
+    np.savez(tmp_path / "s.npz", theta=np.zeros((4, 2)), x=np.ones((4, 3)) * (1 + 2j))
+    with pytest.raises(ArtifactError, match=r"s\.npz: x holds complex128 values, expected real numbers"):
+        load_simulations(tmp_path / "s.npz")
+    np.save(tmp_path / "x_o.npy", np.ones(3) * 1j)
+    with pytest.raises(ArtifactError, match=r"x_o\.npy: the array holds complex128 values"):
+        read_array(tmp_path / "x_o.npy")
+
+
+def test_read_observation_squeezes_one_leading_row_and_refuses_nan(tmp_path):
+    np.save(tmp_path / "one.npy", np.arange(3.0)[None])
+    np.testing.assert_array_equal(read_observation(tmp_path / "one.npy", (3,)), [0, 1, 2])
+    np.testing.assert_array_equal(read_observation(tmp_path / "one.npy", (1, 3)), [[0, 1, 2]])  # x is [1, 3] itself
+    np.save(tmp_path / "inf.npy", np.array([0.0, np.inf, np.nan]))
+    with pytest.raises(ArtifactError, match=r"inf\.npy: 2 of 3 values are NaN or inf"):
+        read_observation(tmp_path / "inf.npy", (3,))
+
+
+class _FullDisk(io.FileIO):
+    def write(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_is_named_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(sbi_core.io, "open", lambda path, mode: _FullDisk(path, mode), raising=False)
+    with pytest.raises(ArtifactError, match=r"npe\.pt: could not be written: No space left on device in .*nothing was written"):
+        save_state(tmp_path / "npe.pt", {"w": torch.zeros(1000)}, {"method": "npe"})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pickled_object_is_refused_unread_without_inviting_weights_only_false(tmp_path):
+    marker = tmp_path / "payload-ran"
+    torch.save({"state_dict": {}, "hyperparameters": "{}", "payload": _Payload(str(marker))}, tmp_path / "npe.pt")
+    with pytest.raises(ArtifactError) as error:
+        load_state(tmp_path / "npe.pt")
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'npe.pt'}: not an sbi_core estimator file (a state dict and JSON")
+    assert "not written by sbi_core" in message and "refused unread" in message
+    assert "weights_only" not in message and error.value.__suppress_context__
+    assert not marker.exists()
+
+
+class _Payload:
+    """Unpickling it would create a file: the proof that it ran."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize(("hyperparameters", "kind"), [("[1, 2]", "list"), ('"npe"', "str")])
+def test_hyperparameters_that_are_not_a_mapping(tmp_path, hyperparameters, kind):
+    torch.save({"state_dict": {}, "hyperparameters": hyperparameters}, tmp_path / "e.pt")
+    with pytest.raises(ArtifactError, match=rf"e\.pt: not an sbi_core estimator file .* hyperparameters a {kind}, expected a mapping"):
+        load_state(tmp_path / "e.pt")

@@ -22,6 +22,7 @@ from sbi_core.pipeline.report import report
 from sbi_core.pipeline.sample import sample
 from sbi_core.pipeline.simulate import collect, simulate
 from sbi_core.pipeline.train import train
+from sbi_core.errors import ArtifactError, SimulationError
 from sbi_core.estimators import load_estimator, method_spec
 from sbi_core.io import read_provenance
 from sbi_core.schema import task_settings
@@ -54,11 +55,12 @@ def simulated(settings) -> Path:
     for split in ("train", "test"):
         shards = [str(root / f"{split}_{i}.npz") for i in range(simulations["shards"])]
         for shard, path in enumerate(shards):
-            simulate(task, NAME, split, simulations[split], simulations["shards"], shard, analysis["seed"], path)
+            simulate(task, NAME, split, simulations[split], simulations["shards"], shard, analysis["seed"],
+                     simulations["time_limit"], path)
         collect(analysis["task"], NAME, split, simulations[split], simulations["max_invalid_fraction"],
                          analysis["seed"], shards, str(root / f"{split}.npz"), str(root / f"{split}.json"))
     observation = analysis["observations"][0]
-    observe(task, NAME, observation, analysis["seed"], str(root / "o1.npz"))
+    observe(task, NAME, observation, analysis["seed"], None, str(root / "o1.npz"))
     reference_posterior(task, NAME, "o1", analysis["seed"], analysis["diagnostics"]["c2st_num_samples"],
                                  str(root / "o1.npz"), None, str(root / "o1_reference.npz"))
     return root
@@ -120,6 +122,40 @@ def test_reference_samples_from_the_exact_posterior_and_none_without_one(setting
     assert reference.shape == (40, 10)
     custom = {"task": "custom", "prior": {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]}}
     np.save(tmp_path / "x.npy", np.zeros(2, np.float32))
-    observe(custom, NAME, {"name": "data", "file": str(tmp_path / "x.npy")}, 0, str(tmp_path / "data.npz"))
+    np.savez(tmp_path / "train.npz", theta=np.zeros((5, 2)), x=np.zeros((5, 2)))
+    observe(custom, NAME, {"name": "data", "file": str(tmp_path / "x.npy")}, 0, str(tmp_path / "train.npz"),
+            str(tmp_path / "data.npz"))
     reference_posterior(custom, NAME, "data", 0, 40, str(tmp_path / "data.npz"), None, str(tmp_path / "r.npz"))
     assert np.load(tmp_path / "r.npz")["reference_samples"].shape == (0, 2)
+
+
+# ---------------------------------------------------------------------- hostile input (issue 15)
+
+BOX_TASK = {"task": "custom", "prior": {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]}}
+
+
+def test_observe_takes_one_leading_row_and_refuses_nan(tmp_path):
+    np.savez(tmp_path / "train.npz", theta=np.zeros((5, 2)), x=np.zeros((5, 2)))
+    np.save(tmp_path / "one_row.npy", np.array([[0.5, -0.5]], np.float32))
+    observe(BOX_TASK, NAME, {"name": "a", "file": str(tmp_path / "one_row.npy")}, 0, str(tmp_path / "train.npz"),
+            str(tmp_path / "a.npz"))
+    np.testing.assert_array_equal(np.load(tmp_path / "a.npz")["x_o"], [0.5, -0.5])
+    np.save(tmp_path / "nan.npy", np.array([np.nan, 0.0], np.float32))
+    with pytest.raises(ArtifactError, match=r"nan\.npy: 1 of 2 values are NaN or inf"):
+        observe(BOX_TASK, NAME, {"name": "b", "file": str(tmp_path / "nan.npy")}, 0, str(tmp_path / "train.npz"),
+                str(tmp_path / "b.npz"))
+    assert not (tmp_path / "b.npz").exists()
+
+
+def test_observe_refuses_a_simulated_observation_that_is_not_finite(user_simulator, tmp_path):
+    task = {**BOX_TASK, "simulator": user_simulator}  # NaN where theta_1 > 0.8
+    with pytest.raises(SimulationError, match=r"analyses\.demo\.observations: o: the simulator returned NaN/inf at theta \[0\.9, 0\.0\]"):
+        observe(task, NAME, {"name": "o", "theta": [0.9, 0.0]}, 0, None, str(tmp_path / "o.npz"))
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_a_garbage_posterior_file_is_named(tmp_path):
+    (tmp_path / "o1.nc").write_bytes(b"\x89HDF garbage" * 10)
+    with pytest.raises(ArtifactError, match=r"o1\.nc: not an ArviZ InferenceData netCDF file with a posterior group"):
+        plot_posterior(NAME, "npe", str(tmp_path / "o1.nc"), "unused.npz", "unused.npz", str(tmp_path / "pair.png"))
+    assert not (tmp_path / "pair.png").exists()

@@ -8,6 +8,7 @@ from sbi.utils import BoxUniform
 from scipy import stats
 from torch.distributions import MultivariateNormal
 
+from sbi_core.errors import SamplingError
 from sbi_core.estimators import NLEEstimator, NREEstimator
 from sbi_core.ratio import RatioEstimator, train_ratio_estimator
 from sbi_core.sampling import (
@@ -171,3 +172,13 @@ def test_posterior_refuses_bad_input(gaussian_linear_network):
     with pytest.raises(ValueError, match="num_chains"):
         sample_mcmc(network, prior, X_O, 10, num_chains=0)
     assert isinstance(posterior.network, RatioEstimator)
+
+
+@pytest.mark.parametrize("sampler", [sample_sir, sample_mcmc])
+def test_sampling_stops_when_no_proposal_has_a_finite_log_ratio(gaussian_linear_network, sampler):
+    """A NaN/inf observation gives NaN logits: nothing to resample, and MCMC starts from SIR."""
+    prior, network = gaussian_linear_network
+    x = torch.tensor([[0.0, 0.0], [float("nan"), 0.0]])
+    with pytest.raises(SamplingError, match=r"SIR: 1 of 2 observations \(first: index 1\) have a NaN log-ratio or none "
+                                            r"finite over \d+ prior proposals; nothing to resample"):
+        sampler(network, prior, x, 10, seed=0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -79,3 +81,17 @@ def test_failing_simulator_names_shard_and_seed(user_simulator):
     task = build_task(analysis, "analyses.demo")
     with pytest.raises(SimulationError, match=r"simulate train shard 2/3 failed \(analysis seed 7, shard seed \d+.*detector offline"):
         simulate_shard(task, 30, 3, 1, seed=7, split="train")
+
+
+def test_a_simulator_over_its_time_limit_is_named_with_shard_and_seed(tmp_path, monkeypatch):
+    (tmp_path / "slow.py").write_text("import time\n\ndef simulate(theta):\n    time.sleep(3600)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    task = build_task({"task": "custom", "simulator": "slow:simulate",
+                       "prior": {"type": "box_uniform", "low": [-1, -1], "high": [1, 1]}}, "analyses.demo")
+    shard_seed = derive_seed(7, "simulate", "test", 1)
+    start = time.monotonic()
+    with pytest.raises(SimulationError, match=rf"simulate test shard 2/2 failed \(analysis seed 7, shard seed {shard_seed}, "
+                                              r"rows 0\.\.14\): .*did not return within 0\.3 s on 15 rows \(simulations\.time_limit\)"):
+        simulate_shard(task, 30, 2, 1, seed=7, split="test", time_limit=0.3)
+    assert time.monotonic() - start < 5
+    assert simulate_shard(BUILTIN_TASKS["two_moons"](), 4, 1, 0, 0, "test", time_limit=60)[1].shape == (4, 2)

@@ -21,7 +21,7 @@ import yaml
 from sbi_core.diagnostics import VERDICTS
 from sbi_core.estimators import load_estimator
 from sbi_core.seeding import derive_seed
-from tests.conftest import REPO, SNAKEMAKE
+from tests.conftest import REPO, SNAKEMAKE, TINY_WORKFLOW, TINY_WORKFLOW_CONFIG
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +201,20 @@ def _no_configfile(folder: Path) -> subprocess.CompletedProcess:
     return _snakemake("-n", "--directory", str(folder))
 
 
+def _repeated_key(folder: Path) -> subprocess.CompletedProcess:
+    """Snakemake's own YAML reader would let the second `seed:` win."""
+    text = (REPO / "config/config.yaml").read_text().replace("    seed: 1\n", "    seed: 1\n    seed: 2\n", 1)
+    (folder / "twice.yaml").write_text(text)
+    return _snakemake("-n", "--directory", str(folder), "--configfile", str(folder / "twice.yaml"))
+
+
+def _cuda_without_gpu(folder: Path) -> subprocess.CompletedProcess:
+    """A local run (not a dry run: the executor is known only when the run starts)."""
+    config = {"analyses": {"gpu": {**TINY_WORKFLOW_CONFIG["analyses"][TINY_WORKFLOW], "device": "cuda"}}}
+    (folder / "gpu.yaml").write_text(yaml.safe_dump(config))
+    return _snakemake("--cores", "1", "--directory", str(folder), "--configfile", str(folder / "gpu.yaml"))
+
+
 FLAKY_SIMULATOR = '''
 from pathlib import Path
 
@@ -241,6 +255,7 @@ def _flaky_run(folder: Path) -> subprocess.CompletedProcess:
 INVOCATIONS = {  # the longest first
     "flaky_run": _flaky_run, "slurm_dry_run": _slurm_dry_run, "lint": _lint, "my_configfile": _my_configfile,
     "no_configfile": _no_configfile, "bad_config": _bad_config, "hostile_name": _hostile_name,
+    "cuda_without_gpu": _cuda_without_gpu, "repeated_key": _repeated_key,
 }
 
 
@@ -298,6 +313,26 @@ def test_bad_config_stops_snakemake_before_any_job(invocations):
     result = result.result()
     assert result.returncode != 0
     assert "analyses.gaussian_linear.simulations.train: -1 is less than the minimum of 1" in result.stderr
+    assert not (folder / "results").exists()
+
+
+def test_a_repeated_yaml_key_stops_snakemake_naming_key_and_line(invocations):
+    folder, result = invocations["repeated_key"]
+    result = result.result()
+    line = (folder / "twice.yaml").read_text().splitlines().index("    seed: 2") + 1
+    assert result.returncode != 0  # a dry run logs to stdout
+    output = result.stdout + result.stderr
+    assert f"twice.yaml, line {line}: key 'seed' appears twice in one mapping (first on line {line - 1})" in output
+    assert not (folder / "results").exists()
+
+
+def test_cuda_without_a_gpu_stops_a_local_run_before_any_job(invocations):
+    folder, result = invocations["cuda_without_gpu"]
+    result = result.result()
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA device")
+    assert result.returncode != 0
+    assert "analyses.gpu.device: 'cuda' requested but this machine has no CUDA device" in result.stderr
     assert not (folder / "results").exists()
 
 

@@ -71,7 +71,9 @@ def train_flow(
         learning_rate=training["learning_rate"],
         validation_fraction=training["validation_fraction"],
         stop_after_epochs=training["patience"],
-        max_num_epochs=training["max_epochs"],
+        # sbi 0.27 trains while `epoch <= max_num_epochs`, counting from 0: one more epoch than
+        # asked. max_epochs means the same for every method (the ratio core trains exactly that many).
+        max_num_epochs=training["max_epochs"] - 1,
     )
     summary = trainer.summary
     history = {

@@ -8,7 +8,9 @@ the log-prior, or not, never prefers such a point. The flow's mass leaking out
 of the support is not renormalised: a constant per observation.
 
 The posterior itself is the flow, sampled as sbi's ``DirectPosterior`` samples it
-(rejecting draws outside the prior's support), many observations at once.
+(rejecting draws outside the prior's support), many observations at once; sampling
+stops with a :class:`~sbi_core.errors.SamplingError` when an observation is not finite
+or its draws almost never land inside the support, rather than spin.
 
 References:
     | Fast epsilon-free Inference of Simulation Models with Bayesian Conditional
@@ -20,13 +22,16 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
-from sbi.inference import DirectPosterior
+from sbi.samplers.rejection.rejection import accept_reject_sample
+from sbi.utils.sbiutils import within_support
 from torch import Tensor
 from torch.distributions import Distribution
 
+from sbi_core.errors import SamplingError
 from sbi_core.estimators.base import Estimator
 from sbi_core.estimators.device import prior_on_device
 from sbi_core.estimators.flows import build_flow
@@ -34,6 +39,11 @@ from sbi_core.estimators.posterior import PosteriorEstimate, chunked
 from sbi_core.sampling.support import prior_log_prob
 
 __all__ = ["NPEEstimator"]
+
+# Rejection gives up when, after this many draws per observation, an observation has had
+# fewer than MIN_ACCEPTANCE of them inside the prior's support.
+MIN_DRAWS = 100_000
+MIN_ACCEPTANCE = 1e-4
 
 
 class NPEEstimator(Estimator):
@@ -74,14 +84,31 @@ class NPEEstimator(Estimator):
 
     def posterior(self, sampling: dict[str, Any]) -> PosteriorEstimate:
         """The flow as the posterior: sampled with rejection outside the prior's support; its
-        log-density is the flow's, ``-inf`` outside the support. Reads no ``sampling`` key."""
+        log-density is the flow's, ``-inf`` outside the support. Reads no ``sampling`` key.
+
+        ``sample`` raises :class:`~sbi_core.errors.SamplingError` for a NaN/inf x, and when an
+        observation's acceptance stays below ``MIN_ACCEPTANCE`` after ``MIN_DRAWS`` draws."""
         prior = self.require_prior()
         device = self.device
-        direct = DirectPosterior(posterior_estimator=self.network, prior=prior_on_device(prior, device))
+        support = prior_on_device(prior, device)
 
         def sample(x: Tensor, num_samples: int) -> Tensor:
             x = x.to(device).reshape(len(x), -1)
-            samples = direct.sample_batched((num_samples,), x=x, show_progress_bars=len(x) > 1)
+            bad = ~x.isfinite().all(dim=1)
+            if bad.any():
+                raise SamplingError(
+                    f"NPE: {int(bad.sum())} of {len(x)} observations (first: index {int(bad.nonzero()[0])}) "
+                    "hold NaN or inf; the flow has no posterior for them"
+                )
+            samples, _ = accept_reject_sample(
+                proposal=self.network.sample,
+                accept_reject_fn=_giving_up(lambda theta: within_support(support, theta), len(x)),
+                num_samples=num_samples,
+                show_progress_bars=len(x) > 1,
+                # as sbi's DirectPosterior.sample_batched: 10 000 draws per batch, 100 000 in all
+                max_sampling_batch_size=max(1, min(10_000, 100_000 // len(x))),
+                proposal_sampling_kwargs={"condition": x},
+            )
             return samples.transpose(0, 1).cpu()
 
         def log_density(theta: Tensor, x: Tensor) -> Tensor:
@@ -98,3 +125,27 @@ def _divide(log_q: Tensor, log_prior: Tensor) -> Tensor:
     """``log_q - log_prior`` inside the prior's support, ``-inf`` outside (gradients stay finite)."""
     inside = log_prior.isfinite()
     return torch.where(inside, log_q - torch.where(inside, log_prior, 0.0), -math.inf)
+
+
+def _giving_up(accept: Callable[[Tensor], Tensor], num_observations: int) -> Callable[[Tensor], Tensor]:
+    """Wraps rejection's accept function ``theta [B, M, d] -> [B, M]`` to count draws and acceptances
+    per observation, and to stop a rejection loop that cannot finish."""
+    drawn, accepted = 0, torch.zeros(num_observations)
+
+    def counting(theta: Tensor) -> Tensor:
+        nonlocal drawn, accepted
+        inside = accept(theta)
+        drawn += len(theta)
+        accepted = accepted + inside.reshape(len(theta), num_observations).sum(0).cpu()
+        rate = accepted / drawn
+        if drawn >= MIN_DRAWS and rate.min() < MIN_ACCEPTANCE:
+            worst = int(rate.argmin())
+            raise SamplingError(
+                f"NPE: only {int(accepted[worst])} of {drawn} posterior draws for observation {worst} lie "
+                f"inside the prior's support (below {MIN_ACCEPTANCE:.2%}); rejection sampling cannot finish. "
+                "The observation is likely far from every training simulation (check x_o and its units), "
+                "or the flow is badly trained"
+            )
+        return inside
+
+    return counting

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from sbi_core.errors import ArtifactError
 from sbi_core.estimators import PosteriorEstimate, load_estimator, require_device
 from sbi_core.tasks import Task, build_task
 
@@ -32,9 +33,15 @@ def load_posterior(
 
 def read_posterior_samples(path: str) -> tuple[np.ndarray, list[str]]:
     """Reads posterior samples ``[n, d]`` (chains stacked) and the parameter names from an
-    InferenceData netCDF file."""
+    InferenceData netCDF file; an ArtifactError naming the file if it is not one."""
     import arviz as az  # here, not at import: most steps never read samples (arviz, xarray: seconds per job)
 
-    posterior = az.from_netcdf(path).posterior
+    try:
+        posterior = az.from_netcdf(path).posterior
+    except (OSError, ValueError, AttributeError) as error:
+        raise ArtifactError(
+            f"{path}: not an ArviZ InferenceData netCDF file with a posterior group (as the sample step "
+            f"writes): {error}; delete it and rerun"
+        ) from error
     names = [str(name) for name in posterior.data_vars]
     return np.stack([posterior[p].values.reshape(-1) for p in names], axis=-1), names

@@ -7,7 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from sbi_core.io import provenance, read_array, save_arrays
+from sbi_core.errors import SimulationError
+from sbi_core.io import npz_array_shapes, provenance, read_array, read_observation, save_arrays
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.simulation import simulate_at
 from sbi_core.tasks import build_task
@@ -15,11 +16,15 @@ from sbi_core.tasks import build_task
 __all__ = ["observe", "reference_posterior", "load_observation", "load_reference_samples"]
 
 
-def observe(task: dict[str, Any], name: str, observation: dict[str, Any], seed: int, output: str) -> None:
+def observe(
+    task: dict[str, Any], name: str, observation: dict[str, Any], seed: int, simulations: str | None, output: str
+) -> None:
     """Writes `x_o`, and when known `theta_true`, to an .npz file.
 
-    The observation is read from its file, taken from the task's own data (a
-    HistFactory workspace's observations), or simulated at its true parameters.
+    The observation is read from its file (:func:`~sbi_core.io.read_observation`: the
+    simulations' shape of x, or ``[1, ...]`` of it, all finite), taken from the task's own
+    data (a HistFactory workspace's observations), or simulated at its true parameters
+    (refused if the simulator gives NaN/inf there).
 
     Arguments:
         task: The analysis's task keys (:func:`~sbi_core.schema.task_settings`).
@@ -27,6 +32,8 @@ def observe(task: dict[str, Any], name: str, observation: dict[str, Any], seed: 
         observation: Its entry in ``observations``: ``name`` and one of ``theta``,
             ``file``, ``from_workspace``.
         seed: The analysis seed.
+        simulations: The training simulations (.npz), whose shape of x an observation
+            file must have; None for the other observations.
         output: The .npz file.
     """
     built = build_task(task, f"analyses.{name}")
@@ -34,10 +41,15 @@ def observe(task: dict[str, Any], name: str, observation: dict[str, Any], seed: 
     if "theta" in observation:
         arrays["theta_true"] = np.asarray(observation["theta"], dtype=np.float32)
         arrays["x_o"] = simulate_at(built, observation["theta"], seed, observation["name"])
+        if not np.isfinite(arrays["x_o"]).all():
+            raise SimulationError(
+                f"analyses.{name}.observations: {observation['name']}: the simulator returned NaN/inf at "
+                f"theta {observation['theta']}; an observation must be finite"
+            )
     elif observation.get("from_workspace"):
         arrays["x_o"] = built.observed_data.numpy()
     else:
-        arrays["x_o"] = read_array(observation["file"])
+        arrays["x_o"] = read_observation(observation["file"], npz_array_shapes(simulations)["x"][1:])
     save_arrays(output, arrays, provenance({"task": task, "observation": observation}, seed))
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sbi_core.io import atomic_path, provenance, read_json, write_json
+from sbi_core.pipeline.report_design import render_design, summarize_design
 from sbi_core.pipeline.report_unfolding import render_unfolding, summarize_unfolding
 
 __all__ = ["report", "summarize"]
@@ -30,16 +31,20 @@ def report(
     unfolding_closure: Sequence[str] = (),
     unfolding_ibu: Sequence[str] = (),
     unfolding_plots: Sequence[str] = (),
+    design_best: Sequence[str] = (),
+    design_plots: Sequence[str] = (),
 ) -> None:
-    """Collects the analysis's metadata, diagnostics and unfolding into summary.json and report.html."""
+    """Collects the analysis's metadata, diagnostics, unfolding and design into summary.json and report.html."""
     numbers = summarize(
         task_name, name, seed, simulation_metadata, estimator_metadata, calibrations, c2st, predictive_checks, limits
     )
     if unfolding_metrics:
         numbers["unfolding"] = summarize_unfolding(unfolding_metrics, unfolding_closure, unfolding_ibu)
+    if design_best:
+        numbers["design"] = summarize_design(design_best[0])
     write_json(summary, numbers)
     with atomic_path(html_report) as tmp:
-        tmp.write_text(_render(numbers, [*plots, *unfolding_plots]))
+        tmp.write_text(_render(numbers, [*plots, *unfolding_plots, *design_plots]))
 
 
 def summarize(
@@ -234,6 +239,7 @@ standard error. PPC: predictive p-value of the observation's distance from the p
 <th>TARP</th><th>C2ST</th><th>PPC p</th></tr>{_verdict_rows(methods)}</table>
 {_limit_rows(numbers.get("upper_limits", {}))}
 {render_unfolding(numbers.get("unfolding"))}
+{render_design(numbers.get("design"))}
 <h2>Time per method (seconds)</h2>
 <table>{_timing_rows(methods)}</table>
 <h2>Plots</h2>{figures}
@@ -259,6 +265,8 @@ def _caption(path: str) -> str:
         what = {"spectra": "Unfolded spectra with bands, truth, prior and IBU",
                 "pair": "Pair plot of the unfolded source", "regenerated": "Observed and regenerated population"}
         return f"{what.get(p.stem, p.stem)} ({method})"
+    if p.parent.name == "design":
+        return "Expected information gain against the design, with the optimiser's final starts; each method's best design"
     if p.name.startswith("ppc_"):
         return f"Posterior predictive check of {method} for {p.stem.removeprefix('ppc_')}"
     return f"Posterior pair plot of {method} for {p.stem.removeprefix('pair_')}"

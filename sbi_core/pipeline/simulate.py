@@ -15,7 +15,15 @@ log = logging.getLogger(__name__)
 
 
 def simulate(
-    task: dict[str, Any], name: str, split: str, num_simulations: int, shards: int, shard: int, seed: int, output: str
+    task: dict[str, Any],
+    name: str,
+    split: str,
+    num_simulations: int,
+    shards: int,
+    shard: int,
+    seed: int,
+    time_limit: float,
+    output: str,
 ) -> None:
     """Simulates one shard of a split and saves all its rows (invalid ones are dropped at collect).
 
@@ -26,10 +34,12 @@ def simulate(
         num_simulations: Simulations in the whole split (``simulations.<split>``).
         shards: Shards of the split (``simulations.shards``); this is shard `shard`.
         seed: The analysis seed.
+        time_limit: Seconds one simulator call may take (``simulations.time_limit``).
         output: The shard's .npz file.
     """
     settings = {"task": task, "split": split, "num_simulations": num_simulations, "shards": shards}
-    theta, x = simulate_shard(build_task(task, f"analyses.{name}"), num_simulations, shards, shard, seed, split)
+    built = build_task(task, f"analyses.{name}")
+    theta, x = simulate_shard(built, num_simulations, shards, shard, seed, split, time_limit=time_limit)
     save_simulations(output, theta, x, provenance(settings, seed))
     log.info("%s: simulated %d rows for %s shard %d", name, len(theta), split, shard)
 

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
+from sbi_core.errors import SamplingError
 from sbi_core.sampling.support import LogRatioModel
 
 __all__ = ["LowEffectiveSampleSizeWarning", "logit_matrix", "sample_sir"]
@@ -93,6 +94,10 @@ def sample_sir(
     Returns:
         The samples ``[M, S, d]`` and the effective sample sizes ``[M]`` (float64).
 
+    Raises:
+        SamplingError: An observation has no proposal of finite log-ratio, or a NaN one:
+            there is nothing to resample from (e.g. a NaN/inf x).
+
     Example:
         >>> from sbi.utils import BoxUniform
         >>> network = RatioEstimator(2, [2])
@@ -122,6 +127,13 @@ def sample_sir(
         uniforms = torch.rand(len(x), num_samples, dtype=torch.float64)
 
     log_weights = logit_matrix(network, proposals, x, max_pairs_per_chunk).T.double()  # [M, N]
+    stuck = log_weights.isnan().any(dim=1) | ~log_weights.logsumexp(dim=1).isfinite()
+    if stuck.any():
+        raise SamplingError(
+            f"SIR: {int(stuck.sum())} of {len(x)} observations (first: index {int(stuck.nonzero()[0])}) have "
+            f"a NaN log-ratio or none finite over {num_proposals} prior proposals; nothing to resample. "
+            "Is x finite and like the training simulations?"
+        )
     log_weights = log_weights - log_weights.logsumexp(dim=1, keepdim=True)
     ess = torch.exp(-torch.logsumexp(2 * log_weights, dim=1))
     # Inverse-CDF multinomial resampling: works the same on every device, from CPU uniforms.

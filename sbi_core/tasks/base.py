@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,18 +70,21 @@ class Task:
         """The number of parameters ``d``."""
         return int(self.prior.event_shape[0])
 
-    def simulate(self, theta: Tensor) -> Tensor:
+    def simulate(self, theta: Tensor, time_limit: float | None = None) -> Tensor:
         """Runs the simulator on a batch of parameters.
 
         Arguments:
             theta: Parameters, shape ``[N, d]``.
+            time_limit: Seconds the call may take (``simulations.time_limit``); ``None``
+                for no limit. Enforced in the main thread (by ``SIGALRM``), whenever the
+                simulator's code gives control back to Python.
 
         Returns:
             The simulations ``x``, float32, shape ``[N, ...]`` (at least 2-d).
 
         Raises:
-            SimulationError: If the task has no simulator, the simulator raises, or it
-                returns something other than a tensor/array with ``N`` rows.
+            SimulationError: If the task has no simulator, the simulator raises, overruns
+                `time_limit`, or returns something other than a tensor/array with ``N`` rows.
         """
         if self.simulator is None:
             raise SimulationError(
@@ -92,7 +98,13 @@ class Task:
             )
         theta = theta.to(torch.float32)
         try:
-            x = self.simulator(theta)
+            with _time_limit(time_limit):
+                x = self.simulator(theta)
+        except _OverTime:
+            raise SimulationError(
+                f"task {self.name!r}: the simulator did not return within {time_limit:g} s on "
+                f"{len(theta)} rows (simulations.time_limit)"
+            ) from None
         except Exception as exc:
             raise SimulationError(
                 f"task {self.name!r}: the simulator raised {type(exc).__name__}: {exc}"
@@ -115,3 +127,28 @@ class Task:
                 f"task {self.name!r}: the simulator returned complex values"
             )
         return x.to(torch.float32)
+
+
+class _OverTime(BaseException):
+    """Raised into a simulator that overran its time limit; not an Exception, so that the
+    user's own ``except Exception`` does not swallow it."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raises :class:`_OverTime` in the block after `seconds`; no limit for None or off the main thread
+    (signals reach only the main thread)."""
+    if seconds is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _OverTime
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -84,6 +84,14 @@ def observation_data_file(wildcards):
     return [entry["file"]] if "file" in entry else []
 
 
+def observation_shape_source(wildcards):
+    """An observation file must have the shape of x of the training simulations."""
+    entry = observation_entry(wildcards)
+    if "file" not in entry:
+        return []
+    return [f"results/{wildcards.analysis}/simulations/train.npz"]
+
+
 def reference_samples_file(wildcards):
     entry = observation_entry(wildcards)
     return [entry["reference_samples"]] if "reference_samples" in entry else []
@@ -228,6 +236,57 @@ def unfolding_report_inputs(analysis):
     }
 
 
+# ------------------------------------------------------------------ experimental design
+
+DESIGN_LIKELIHOOD_METHODS = ("spce", "snmc")
+# The design keys an estimator's training reads: a candidate or optimiser setting does not retrain.
+DESIGN_TRAIN_KEYS = ("task", "num_experiments", "space", "simulations", "training")
+
+
+def design_config(analysis):
+    return config["analyses"][analysis]["design"]
+
+
+def design_estimator_methods(analysis):
+    """The design block's trained methods (spce and snmc need no training)."""
+    design = design_config(analysis)
+    return [m for m in design["methods"] if m not in DESIGN_LIKELIHOOD_METHODS]
+
+
+def design_settings(wildcards):
+    return design_config(wildcards.analysis)
+
+
+def design_train_settings(wildcards):
+    design = design_config(wildcards.analysis)
+    return {key: design[key] for key in DESIGN_TRAIN_KEYS if key in design}
+
+
+def design_training(wildcards):
+    """The analysis's training keys the design method reads, with the design block's overrides."""
+    training = config["analyses"][wildcards.analysis]["training"]
+    keys = method_spec(wildcards.method).training_keys
+    return {key: training[key] for key in keys}
+
+
+def design_estimators(wildcards):
+    return {
+        method: f"results/{wildcards.analysis}/design/estimators/{method}.pt"
+        for method in design_estimator_methods(wildcards.analysis)
+    }
+
+
+def design_report_inputs(analysis):
+    """What the report reads and shows of the design stage (nothing when it is off)."""
+    if not design_config(analysis)["activate"]:
+        return {"design_best": [], "design_plots": []}
+    prefix = f"results/{analysis}/design"
+    return {
+        "design_best": [f"{prefix}/best_design.json"],
+        "design_plots": [f"{prefix}/eig.png"],
+    }
+
+
 def report_inputs(wildcards):
     analysis = wildcards.analysis
     methods = config["analyses"][analysis]["methods"]
@@ -285,6 +344,7 @@ def report_inputs(wildcards):
             obs=observations,
         ),
         **unfolding_report_inputs(analysis),
+        **design_report_inputs(analysis),
     }
 
 

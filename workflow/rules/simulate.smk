@@ -22,6 +22,9 @@ rule simulate:
             dpath="analyses/{analysis}/simulations/{split}", within=config
         ),
         shards=lookup(dpath="analyses/{analysis}/simulations/shards", within=config),
+        time_limit=lookup(
+            dpath="analyses/{analysis}/simulations/time_limit", within=config
+        ),
     script:
         "../scripts/simulate.py"
 
@@ -55,6 +58,7 @@ rule observe:
     """One observation: read from its file, the workspace, or simulated at its true parameters."""
     input:
         data=observation_data_file,
+        simulations=observation_shape_source,
         task_files=task_files,
     output:
         observation="results/{analysis}/observations/{obs}.npz",

@@ -8,5 +8,6 @@ observe(
     name=snakemake.wildcards.analysis,
     observation=snakemake.params.observation,
     seed=snakemake.params.seed,
+    simulations=(snakemake.input.simulations or [None])[0],
     output=snakemake.output.observation,
 )

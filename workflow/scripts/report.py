@@ -20,4 +20,6 @@ report(
     unfolding_closure=list(snakemake.input.unfolding_closure),
     unfolding_ibu=list(snakemake.input.unfolding_ibu),
     unfolding_plots=list(snakemake.input.unfolding_plots),
+    design_best=list(snakemake.input.design_best),
+    design_plots=list(snakemake.input.design_plots),
 )

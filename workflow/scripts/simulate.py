@@ -11,5 +11,6 @@ simulate(
     shards=snakemake.params.shards,
     shard=int(snakemake.wildcards.shard),
     seed=snakemake.params.seed,
+    time_limit=snakemake.params.time_limit,
     output=snakemake.output.simulations,
 )

@@ -1,0 +1,173 @@
+"""Steps `design_train` and `design`: experimental design in the workflow.
+
+`design_train` trains one amortised estimator on simulations at designs drawn over the
+whole space; `design` scores candidate designs with every method (``eig.csv``), runs
+multi-start gradient ascent with each differentiable method, re-estimates every method's
+best design on fresh simulations (sPCE at large L where the simulator has a likelihood,
+else the method itself), and writes ``best_design.json``, the ascent's paths and a plot.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import replace
+from typing import Any
+
+import torch
+
+from sbi_core.design.eig import EIGEstimate, estimator_eig, likelihood_eig
+from sbi_core.design.optimise import candidate_search, multistart_ascent
+from sbi_core.design.plots import plot_design
+from sbi_core.design.space import DesignSpace
+from sbi_core.design.tasks import DesignTask, design_task
+from sbi_core.design.training import train_design_estimator
+from sbi_core.errors import ConfigError
+from sbi_core.estimators import load_estimator, require_device
+from sbi_core.io import atomic_path, provenance, save_arrays, write_json
+from sbi_core.seeding import derive_seed, seed_everything
+
+__all__ = ["LIKELIHOOD_METHODS", "build_design_task", "design_train", "design"]
+
+LIKELIHOOD_METHODS = ("spce", "snmc")
+# Candidates scored per batched call (memory); the grid is exhaustive up to this many points per run.
+_MAX_CANDIDATES = 4096
+
+
+def build_design_task(settings: dict[str, Any], where: str) -> DesignTask:
+    """The design block's task, with its box replaced by ``space`` when the config gives one."""
+    task = design_task(settings["task"], settings["num_experiments"])
+    if "space" in settings:
+        low, high = settings["space"]["low"], settings["space"]["high"]
+        if len(low) != task.space.dim or len(high) != task.space.dim:
+            raise ConfigError(f"{where}.space: {settings['task']} has {task.space.dim} design variable(s) "
+                              f"({', '.join(task.space.names)}), got bounds for {len(low)} and {len(high)}")
+        space = DesignSpace.from_bounds(low, high, settings["num_experiments"], task.space.names, key=f"{where}.space")
+        task = replace(task, space=space)
+    unknown = [m for m in settings.get("methods", ()) if m in LIKELIHOOD_METHODS and task.log_likelihood is None]
+    if unknown:
+        raise ConfigError(f"{where}.methods: {unknown[0]} needs the simulator's likelihood, which "
+                          f"{settings['task']} does not have; use a trained estimator (nre, npe, nle)")
+    return task
+
+
+def design_train(
+    settings: dict[str, Any], training: dict[str, Any], name: str, method: str, seed: int, device: str,
+    estimator: str, history: str,
+) -> None:
+    """Trains `method` amortised over the design space; writes the estimator and its loss history."""
+    where = f"analyses.{name}.design"
+    task = build_design_task(settings, where)
+    seed_everything(derive_seed(seed, "design", "train", method))
+    merged = {**training, **settings.get("training", {})}
+    start = time.perf_counter()
+    trained, losses = train_design_estimator(method, task, settings["simulations"], merged,
+                                             require_device(device, f"analyses.{name}.device"))
+    trained.hyperparameters.update(design_task=task.name, num_experiments=task.space.num_experiments)
+    record = provenance({"design": settings, "training": merged, "method": method}, seed)
+    trained.save(estimator, record)
+    with atomic_path(history) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["epoch", "training_loss", "validation_loss", "seconds_total"])
+        for epoch, (a, b) in enumerate(zip(losses["training_loss"], losses["validation_loss"]), start=1):
+            writer.writerow([epoch, f"{a:.6g}", f"{b:.6g}", f"{time.perf_counter() - start:.1f}"])
+
+
+def _scorer(task: DesignTask, method: str, estimators: dict, settings: dict[str, Any], outer: int, inner: int):
+    """``designs -> EIGEstimate`` for one method, at the given sample sizes."""
+    if method in LIKELIHOOD_METHODS:
+        return lambda d: likelihood_eig(task, d, outer, inner, upper=method == "snmc")
+    groups = min(settings["num_contrastive"], outer)
+    outer = max(groups, outer // groups * groups)
+    return lambda d: estimator_eig(estimators[method], task, d, outer, groups)
+
+
+def _candidates(space: DesignSpace, points: int, generator: torch.Generator) -> torch.Tensor:
+    """The full grid when it has at most ``_MAX_CANDIDATES`` points, else uniform random designs."""
+    if points ** (space.num_experiments * space.dim) <= _MAX_CANDIDATES:
+        return space.grid(points)
+    return space.sample(_MAX_CANDIDATES, generator=generator)
+
+
+def design(
+    settings: dict[str, Any], name: str, seed: int, device: str, estimators: dict[str, str],
+    eig_csv: str, best: str, ascent: str, plot: str,
+) -> None:
+    """Scores candidates, optimises and re-estimates with every method; writes four files.
+
+    Arguments:
+        settings: The analysis's ``design`` block.
+        name: The analysis name.
+        seed: The analysis seed.
+        device: Where estimators and designs live.
+        estimators: ``{method: .pt}`` of the trained methods.
+        eig_csv, best, ascent, plot: The outputs.
+    """
+    where = f"analyses.{name}.design"
+    task = build_design_task(settings, where)
+    device = require_device(device, f"analyses.{name}.device")
+    loaded = {m: load_estimator(p, prior=task.prior, device=device) for m, p in estimators.items()}
+    optimiser, fresh = settings["optimiser"], settings["reestimate"]
+    generator = torch.Generator().manual_seed(derive_seed(seed, "design", "candidates"))
+    candidates = _candidates(task.space, settings["candidates"], generator).to(device)
+    curves, results, paths = {}, {}, {}
+    for method in settings["methods"]:
+        seed_everything(derive_seed(seed, "design", "score", method))
+        started = time.perf_counter()
+        score = _scorer(task, method, loaded, settings, settings["num_outer"], settings["num_inner"])
+        with torch.no_grad():
+            estimates = [score(candidates[s:s + 256]) for s in range(0, len(candidates), 256)]
+        curve = EIGEstimate(torch.cat([e.eig for e in estimates]).cpu(), torch.cat([e.stderr for e in estimates]).cpu(),
+                            estimates[0].method, estimates[0].num_outer, estimates[0].num_inner)
+        curves[method] = curve
+        best_design = candidates[curve.eig.argmax()].cpu()
+        record = {"candidate_best": best_design.tolist(), "candidate_eig": float(curve.eig.max()),
+                  "scoring_seconds": time.perf_counter() - started}
+        if task.differentiable and optimiser["starts"] > 0:
+            seed_everything(derive_seed(seed, "design", "ascent", method))
+            started = time.perf_counter()
+            step_score = _scorer(task, method, loaded, settings, optimiser["num_outer"], optimiser["num_inner"])
+            result = multistart_ascent(
+                lambda d: step_score(d).eig, task.space, optimiser["starts"], optimiser["steps"],
+                optimiser["learning_rate"], generator=torch.Generator().manual_seed(derive_seed(seed, "design", "starts")),
+                device=device)
+            with torch.no_grad():
+                final = score(result.final.to(device))
+            paths[method] = result
+            best_design = result.final[final.eig.argmax().cpu()]
+            record.update(ascent_best=best_design.tolist(), ascent_eig=float(final.eig.max()),
+                          ascent_seconds=time.perf_counter() - started)
+        seed_everything(derive_seed(seed, "design", "reestimate", method))
+        judge = "spce" if task.log_likelihood is not None else method
+        with torch.no_grad():
+            again = _scorer(task, judge, loaded, settings, fresh["num_outer"], fresh["num_inner"])(best_design[None].to(device))
+        record.update(best_design=best_design.tolist(), best_eig=float(again.eig[0]), best_eig_stderr=float(again.stderr[0]),
+                      reestimated_by=again.method, estimator=curve.method)
+        if task.exact_eig is not None:
+            record["exact_eig_of_best"] = float(task.exact_eig(best_design[None])[0])
+        results[method] = record
+    _write_eig_csv(eig_csv, task.space, candidates.cpu(), curves)
+    overall = max(results, key=lambda m: results[m]["best_eig"])
+    summary = {"task": task.name, "num_experiments": task.space.num_experiments,
+               "design_variables": list(task.space.names), "space": {"low": task.space.low.tolist(), "high": task.space.high.tolist()},
+               "best": {"method": overall, **{k: results[overall][k] for k in ("best_design", "best_eig", "best_eig_stderr")}},
+               "methods": results, "provenance": provenance({"design": settings}, seed)}
+    if task.exact_eig is not None:
+        summary["exact_eig_at_candidates_max"] = float(task.exact_eig(candidates.cpu()).max())
+    write_json(best, summary)
+    save_arrays(ascent, {f"{m}_{k}": getattr(r, k).numpy() for m, r in paths.items() for k in ("paths", "values")},
+                summary["provenance"])
+    plot_design(task, candidates.cpu(), curves, paths, results, plot, title=f"{name}: EIG of {task.name}")
+
+
+def _write_eig_csv(path: str, space: DesignSpace, candidates: torch.Tensor, curves: dict[str, EIGEstimate]) -> None:
+    """One row per (candidate, method): the design's variables, the method, EIG and standard error."""
+    columns = [f"{n}_{t + 1}" if space.num_experiments > 1 else n for t in range(space.num_experiments) for n in space.names]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["design", *columns, "method", "eig", "stderr"])
+        flat = candidates.flatten(1).numpy()
+        for method, curve in curves.items():
+            for i, (values, eig, err) in enumerate(zip(flat, curve.eig.numpy(), curve.stderr.numpy())):
+                writer.writerow([i, *(f"{v:.6g}" for v in values), curve.method, f"{eig:.6g}", f"{err:.3g}"])
+
