@@ -18,6 +18,7 @@ from sbi_core.design import (
     train_design_estimator,
 )
 from sbi_core.errors import ConfigError
+from sbi_core.pipeline.design import flat_eig_warning
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -185,6 +186,20 @@ def test_pharmacokinetic_ascent_agrees_with_exhaustive_search():
         fresh = likelihood_eig(task, best, 20_000, 2000)
     assert abs(fresh.eig[1] - fresh.eig[0]) < 0.02, (best.flatten(), fresh.eig, fresh.stderr)
     assert 0.0 < best[0, 0, 0] < 24.0  # an interior optimum: neither at the dose nor at the end
+
+
+def test_a_simulator_that_ignores_its_design_is_flagged():
+    """x = theta_1 + noise whatever xi is: the EIG is flat and the design step says so; the real line's
+    EIG is not flagged."""
+    task = design_task("linear_gaussian")
+    blind = replace(task, simulator=lambda theta, design: task.simulate(theta, torch.zeros_like(design)),
+                    log_likelihood=lambda theta, x, design: task.log_likelihood(theta, x, torch.zeros_like(design)))
+    torch.manual_seed(7)
+    candidates = task.space.grid(11)
+    flat = flat_eig_warning("spce", likelihood_eig(blind, candidates, 500, 200), "analyses.a.design")
+    assert flat is not None and "analyses.a.design.methods: spce's EIG is flat" in flat
+    assert "does the simulator use its design?" in flat
+    assert flat_eig_warning("spce", likelihood_eig(task, candidates, 500, 200), "analyses.a.design") is None
 
 
 def test_the_counting_experiment_prefers_a_window_of_a_few_resolutions():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import time
+import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -27,7 +28,7 @@ from sbi_core.estimators import load_estimator, require_device
 from sbi_core.io import atomic_path, provenance, save_arrays, write_json
 from sbi_core.seeding import derive_seed, seed_everything
 
-__all__ = ["LIKELIHOOD_METHODS", "build_design_task", "design_train", "design"]
+__all__ = ["LIKELIHOOD_METHODS", "build_design_task", "design_train", "design", "flat_eig_warning"]
 
 LIKELIHOOD_METHODS = ("spce", "snmc")
 # Candidates scored per batched call (memory); the grid is exhaustive up to this many points per run.
@@ -82,6 +83,23 @@ def _scorer(task: DesignTask, method: str, estimators: dict, settings: dict[str,
     return lambda d: estimator_eig(estimators[method], task, d, outer, groups)
 
 
+def flat_eig_warning(method: str, curve: EIGEstimate, where: str, level: float = 0.01) -> str | None:
+    """A warning when a method's EIG does not vary over the candidates beyond its noise: the
+    chi-square test of one constant EIG (each candidate's own standard error) cannot reject it at
+    `level`. A simulator that ignores its design looks like this."""
+    from scipy.stats import chi2
+
+    eig, err = curve.eig.double(), curve.stderr.double().clamp_min(1e-12)
+    weights = err**-2
+    constant = (weights * eig).sum() / weights.sum()
+    statistic = float((((eig - constant) / err) ** 2).sum())
+    pvalue = float(chi2.sf(statistic, max(1, len(eig) - 1)))
+    if pvalue < level:
+        return None
+    return (f"{where}.methods: {method}'s EIG is flat over the candidates (spread {float(eig.max() - eig.min()):.3g} "
+            f"nats; chi-square test of a constant EIG p = {pvalue:.2g}): does the simulator use its design?")
+
+
 def _candidates(space: DesignSpace, points: int, generator: torch.Generator) -> torch.Tensor:
     """The full grid when it has at most ``_MAX_CANDIDATES`` points, else uniform random designs."""
     if points ** (space.num_experiments * space.dim) <= _MAX_CANDIDATES:
@@ -110,7 +128,7 @@ def design(
     optimiser, fresh = settings["optimiser"], settings["reestimate"]
     generator = torch.Generator().manual_seed(derive_seed(seed, "design", "candidates"))
     candidates = _candidates(task.space, settings["candidates"], generator).to(device)
-    curves, results, paths = {}, {}, {}
+    curves, results, paths, flat_warnings = {}, {}, {}, []
     for method in settings["methods"]:
         seed_everything(derive_seed(seed, "design", "score", method))
         started = time.perf_counter()
@@ -120,6 +138,10 @@ def design(
         curve = EIGEstimate(torch.cat([e.eig for e in estimates]).cpu(), torch.cat([e.stderr for e in estimates]).cpu(),
                             estimates[0].method, estimates[0].num_outer, estimates[0].num_inner)
         curves[method] = curve
+        flat = flat_eig_warning(method, curve, where)
+        if flat:
+            warnings.warn(flat, stacklevel=1)
+            flat_warnings.append(flat)
         best_design = candidates[curve.eig.argmax()].cpu()
         record = {"candidate_best": best_design.tolist(), "candidate_eig": float(curve.eig.max()),
                   "scoring_seconds": time.perf_counter() - started}
@@ -151,7 +173,7 @@ def design(
     summary = {"task": task.name, "num_experiments": task.space.num_experiments,
                "design_variables": list(task.space.names), "space": {"low": task.space.low.tolist(), "high": task.space.high.tolist()},
                "best": {"method": overall, **{k: results[overall][k] for k in ("best_design", "best_eig", "best_eig_stderr")}},
-               "methods": results, "provenance": provenance({"design": settings}, seed)}
+               "methods": results, "warnings": flat_warnings, "provenance": provenance({"design": settings}, seed)}
     if task.exact_eig is not None:
         summary["exact_eig_at_candidates_max"] = float(task.exact_eig(candidates.cpu()).max())
     write_json(best, summary)

@@ -17,7 +17,8 @@ def summarize_design(best_design: str) -> dict[str, Any]:
             "candidate_eig", "ascent_eig")
     return {"task": best["task"], "num_experiments": best["num_experiments"],
             "design_variables": best["design_variables"], "best": best["best"],
-            "methods": {m: {k: r[k] for k in keys if k in r} for m, r in best["methods"].items()}}
+            "methods": {m: {k: r[k] for k in keys if k in r} for m, r in best["methods"].items()},
+            "warnings": best.get("warnings", [])}
 
 
 def _design(values: list) -> str:
@@ -36,6 +37,7 @@ def render_design(design: dict[str, Any] | None) -> str:
             r["estimator"], _design(r["best_design"]), f"{r['best_eig']:.3f} ± {r['best_eig_stderr']:.3f}",
             r["reestimated_by"], exact, f"{r['candidate_eig']:.3f}", ascent)) + "</tr>")
     best = design["best"]
+    warned = "".join(f"<p><strong>Warning:</strong> {html.escape(w)}</p>" for w in design.get("warnings", []))
     return (
         f"<h2>Experimental design ({html.escape(design['task'])}, T = {design['num_experiments']})</h2>"
         f"<p>Best design: {html.escape(_design(best['best_design']))} "
@@ -44,5 +46,5 @@ def render_design(design: dict[str, Any] | None) -> str:
         "Each method's best design is re-estimated on fresh simulations (the optimiser's own estimate is biased "
         "upward); the candidate and ascent columns are the method's own estimates.</p>"
         "<table><tr><th>method</th><th>EIG bound</th><th>best design</th><th>EIG re-estimated</th><th>by</th>"
-        "<th>exact EIG</th><th>best candidate</th><th>ascent</th></tr>" + "".join(rows) + "</table>"
+        "<th>exact EIG</th><th>best candidate</th><th>ascent</th></tr>" + "".join(rows) + "</table>" + warned
     )
