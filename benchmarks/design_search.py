@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_common import environment  # noqa: E402
 
 from sbi_core.design import candidate_search, design_task, likelihood_eig, multistart_ascent  # noqa: E402
+from sbi_core.io import write_json  # noqa: E402
 
 CASES = {  # name: (task, T, grid points per variable and experiment)
     "location_finding_T1": ("location_finding", 1, 61),
@@ -106,8 +107,7 @@ def main() -> None:
     results = {"environment": environment("cpu"), "settings": vars(args), "cases": rows, "speed": speed(args)}
     print(json.dumps(results, indent=1))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+        write_json(args.out, results)
 
 
 if __name__ == "__main__":

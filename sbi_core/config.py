@@ -99,7 +99,7 @@ def check_analysis(analysis: dict, where: str) -> Task:
 
 def _check_design(analysis: dict, where: str) -> None:
     """The design box and methods (named keys), and that the estimators' training keys are known."""
-    from sbi_core.pipeline.design import build_design_task
+    from sbi_core.design.tasks import build_design_task
 
     design = analysis["design"]
     build_design_task(design, where)

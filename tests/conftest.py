@@ -204,6 +204,12 @@ def user_analyses(folder: Path) -> dict:
     }
 
 
+def snakemake_in(folder: Path, *args: str, timeout: int = 1200) -> subprocess.CompletedProcess:
+    """Runs `folder`/config.yaml in `folder` on two cores with `args`, capturing the output."""
+    return subprocess.run([*SNAKEMAKE, "--directory", str(folder), "--configfile", str(folder / "config.yaml"),
+                           "--cores", "2", *args], capture_output=True, text=True, timeout=timeout)
+
+
 def run_tiny_workflow(folder: Path, *options: str) -> subprocess.CompletedProcess:
     return subprocess.run(snakemake_command(folder, *options), capture_output=True, text=True,
                           env=workflow_env(), cwd=folder)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,7 @@ import yaml
 
 from sbi_core.config import validate_config
 from sbi_core.errors import ConfigError
-from tests.conftest import SCHEMA, SNAKEMAKE, TINY_TRAINING
+from tests.conftest import SCHEMA, TINY_TRAINING, snakemake_in
 
 DESIGN = {
     "activate": True,
@@ -49,16 +48,11 @@ def _write(folder: Path, design: dict) -> None:
     (folder / "config.yaml").write_text(yaml.safe_dump({"analyses": {"des": {**copy.deepcopy(ANALYSIS), "design": design}}}))
 
 
-def _snakemake(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, "--directory", str(folder), "--configfile", str(folder / "config.yaml"),
-                           "--cores", "2", *args], capture_output=True, text=True, timeout=900)
-
-
 @pytest.fixture(scope="module")
 def design_run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("design")
     _write(folder, DESIGN)
-    result = _snakemake(folder, TARGET)
+    result = snakemake_in(folder, TARGET)
     assert result.returncode == 0, result.stderr[-4000:]
     return folder
 
@@ -89,12 +83,12 @@ def test_the_design_stage_writes_its_artifacts(design_run):
 def test_a_candidate_setting_reruns_the_design_step_only(design_run):
     _write(design_run, {**DESIGN, "candidates": 7})
     try:
-        dry = _snakemake(design_run, TARGET, "-n")
+        dry = snakemake_in(design_run, TARGET, "-n")
         assert dry.returncode == 0, dry.stderr[-3000:]
         jobs = dry.stdout + dry.stderr
         assert "rule design:" in jobs and "rule design_train:" not in jobs
         _write(design_run, {**DESIGN, "training": {"max_epochs": 6}})
-        jobs = _snakemake(design_run, TARGET, "-n")
+        jobs = snakemake_in(design_run, TARGET, "-n")
         assert "rule design_train:" in jobs.stdout + jobs.stderr
     finally:
         _write(design_run, DESIGN)

@@ -18,7 +18,7 @@ import yaml
 from sbi_core.config import validate_config
 from sbi_core.errors import ConfigError
 from sbi_core.unfolding import load_source
-from tests.conftest import SCHEMA, SNAKEMAKE, TINY_TRAINING
+from tests.conftest import SCHEMA, SNAKEMAKE, TINY_TRAINING, snakemake_in
 
 ANALYSIS = {
     "task": "gaussian_smearing",
@@ -49,16 +49,11 @@ def _config(analysis: dict) -> dict:
     return {"analyses": {"unf": copy.deepcopy(analysis)}}
 
 
-def _snakemake(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*SNAKEMAKE, "--directory", str(folder), "--configfile", str(folder / "config.yaml"),
-                           "--cores", "2", *args], capture_output=True, text=True, timeout=1200)
-
-
 @pytest.fixture(scope="module")
 def unfolding_run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("unfolding")
     (folder / "config.yaml").write_text(yaml.safe_dump(_config(ANALYSIS)))
-    run = _snakemake(folder)
+    run = snakemake_in(folder)
     assert run.returncode == 0, run.stderr[-4000:]
     return folder / "results" / "unf"
 

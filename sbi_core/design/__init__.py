@@ -16,6 +16,7 @@ _NAMES = {
     "DesignTask": "tasks",
     "BUILTIN_DESIGN_TASKS": "tasks",
     "design_task": "tasks",
+    "build_design_task": "tasks",
     "EIGEstimate": "eig",
     "design_observation": "eig",
     "likelihood_eig": "eig",

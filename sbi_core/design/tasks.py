@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import Tensor
 from torch.distributions import Distribution, MultivariateNormal, Normal, Poisson
 
 from sbi_core.design.space import DesignSpace
+from sbi_core.errors import ConfigError
 from sbi_core.tasks.box import BoxUniform
 
-__all__ = ["DesignTask", "BUILTIN_DESIGN_TASKS", "design_task"]
+__all__ = ["DesignTask", "BUILTIN_DESIGN_TASKS", "LIKELIHOOD_METHODS", "design_task", "build_design_task"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -237,3 +239,24 @@ def design_task(name: str, num_experiments: int = 1) -> DesignTask:
     if name not in BUILTIN_DESIGN_TASKS:
         raise ValueError(f"unknown design task {name!r}; built in: {', '.join(BUILTIN_DESIGN_TASKS)}")
     return BUILTIN_DESIGN_TASKS[name](num_experiments)
+
+
+# The EIG methods that need the simulator's likelihood, not a trained estimator.
+LIKELIHOOD_METHODS = ("spce", "snmc")
+
+
+def build_design_task(settings: dict[str, Any], where: str) -> DesignTask:
+    """The design block's task, with its box replaced by ``space`` when the config gives one."""
+    task = design_task(settings["task"], settings["num_experiments"])
+    if "space" in settings:
+        low, high = settings["space"]["low"], settings["space"]["high"]
+        if len(low) != task.space.dim or len(high) != task.space.dim:
+            raise ConfigError(f"{where}.space: {settings['task']} has {task.space.dim} design variable(s) "
+                              f"({', '.join(task.space.names)}), got bounds for {len(low)} and {len(high)}")
+        space = DesignSpace.from_bounds(low, high, settings["num_experiments"], task.space.names, key=f"{where}.space")
+        task = replace(task, space=space)
+    unknown = [m for m in settings.get("methods", ()) if m in LIKELIHOOD_METHODS and task.log_likelihood is None]
+    if unknown:
+        raise ConfigError(f"{where}.methods: {unknown[0]} needs the simulator's likelihood, which "
+                          f"{settings['task']} does not have; use a trained estimator (nre, npe, nle)")
+    return task

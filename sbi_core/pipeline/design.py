@@ -12,44 +12,24 @@ from __future__ import annotations
 import csv
 import time
 import warnings
-from dataclasses import replace
 from typing import Any
 
 import torch
 
 from sbi_core.design.eig import EIGEstimate, estimator_eig, likelihood_eig
-from sbi_core.design.optimise import candidate_search, multistart_ascent
+from sbi_core.design.optimise import multistart_ascent
 from sbi_core.design.plots import plot_design
 from sbi_core.design.space import DesignSpace
-from sbi_core.design.tasks import DesignTask, design_task
+from sbi_core.design.tasks import LIKELIHOOD_METHODS, DesignTask, build_design_task
 from sbi_core.design.training import train_design_estimator
-from sbi_core.errors import ConfigError
 from sbi_core.estimators import load_estimator, require_device
 from sbi_core.io import atomic_path, provenance, save_arrays, write_json
 from sbi_core.seeding import derive_seed, seed_everything
 
-__all__ = ["LIKELIHOOD_METHODS", "build_design_task", "design_train", "design", "flat_eig_warning"]
+__all__ = ["design_train", "design", "flat_eig_warning"]
 
-LIKELIHOOD_METHODS = ("spce", "snmc")
 # Candidates scored per batched call (memory); the grid is exhaustive up to this many points per run.
 _MAX_CANDIDATES = 4096
-
-
-def build_design_task(settings: dict[str, Any], where: str) -> DesignTask:
-    """The design block's task, with its box replaced by ``space`` when the config gives one."""
-    task = design_task(settings["task"], settings["num_experiments"])
-    if "space" in settings:
-        low, high = settings["space"]["low"], settings["space"]["high"]
-        if len(low) != task.space.dim or len(high) != task.space.dim:
-            raise ConfigError(f"{where}.space: {settings['task']} has {task.space.dim} design variable(s) "
-                              f"({', '.join(task.space.names)}), got bounds for {len(low)} and {len(high)}")
-        space = DesignSpace.from_bounds(low, high, settings["num_experiments"], task.space.names, key=f"{where}.space")
-        task = replace(task, space=space)
-    unknown = [m for m in settings.get("methods", ()) if m in LIKELIHOOD_METHODS and task.log_likelihood is None]
-    if unknown:
-        raise ConfigError(f"{where}.methods: {unknown[0]} needs the simulator's likelihood, which "
-                          f"{settings['task']} does not have; use a trained estimator (nre, npe, nle)")
-    return task
 
 
 def design_train(
