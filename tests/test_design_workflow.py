@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from sbi_core.config import validate_config
+from sbi_core.design import build_design_task, design_task, likelihood_eig
 from sbi_core.errors import ConfigError
 from tests.conftest import SCHEMA, TINY_TRAINING, snakemake_in
 
@@ -94,12 +95,64 @@ def test_a_candidate_setting_reruns_the_design_step_only(design_run):
         _write(design_run, DESIGN)
 
 
+USER_DESIGN = '''
+import torch
+
+def line(theta, design):
+    """The built-in line, as a user would write it: y = theta_1 + theta_2 xi + N(0, 1)."""
+    mean = theta[:, None, 0] + theta[:, None, 1] * design[..., 0]
+    return mean + torch.randn_like(mean)
+
+def line_log_likelihood(theta, x, design):
+    mean = theta[..., None, 0] + theta[..., None, 1] * design[..., 0]
+    return torch.distributions.Normal(mean, 1.0).log_prob(x).sum(-1)
+
+def wrong_shape(theta, design):
+    return torch.zeros(len(theta), 3)
+'''
+
+
+@pytest.fixture
+def user_design(tmp_path, monkeypatch) -> dict:
+    (tmp_path / "userdesign.py").write_text(USER_DESIGN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return {**DESIGN, "task": "custom", "simulator": "userdesign:line", "log_likelihood": "userdesign:line_log_likelihood",
+            "prior": {"type": "gaussian", "mean": [0, 0], "std": [1, 1]}, "differentiable": True,
+            "space": {"low": [-1.0], "high": [1.0], "names": ["position"]}}
+
+
+def test_a_user_simulator_with_a_design_gives_the_exact_eig(user_design):
+    """Your simulator and likelihood by import path: sPCE on it matches the exact EIG of the same line."""
+    config = validate_config({"analyses": {"des": {**copy.deepcopy(ANALYSIS), "design": user_design}}}, SCHEMA)
+    task = build_design_task(config["analyses"]["des"]["design"], "analyses.des.design")
+    assert task.name == "custom" and task.space.names == ("position",) and task.differentiable
+    designs = torch.tensor([[[-1.0], [1.0]], [[0.0], [0.5]]])
+    torch.manual_seed(0)
+    estimate = likelihood_eig(task, designs, 4000, 1000)
+    exact = design_task("linear_gaussian", 2).exact_eig(designs)
+    assert torch.all((estimate.eig - exact).abs() < 3 * estimate.stderr + 0.01), (estimate.eig, exact)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"simulator": "userdesign:wrong_shape"},
+     r"design\.simulator: returned shape \[2, 3\] .* expected \[2, 2\] \(one outcome per experiment\)"),
+    ({"prior": None}, r"analyses\.des\.design\.prior: required for task: custom"),
+    ({"simulator": "userdesign:nowhere"}, r"analyses\.des\.design\.simulator"),
+    ({"log_likelihood": None, "methods": ["spce"]}, r"design\.methods: spce needs the simulator's likelihood"),
+])
+def test_a_bad_user_design_is_refused_naming_the_key(user_design, change, message):
+    design = {k: v for k, v in {**user_design, **change}.items() if v is not None}
+    with pytest.raises(ConfigError, match=message):
+        validate_config({"analyses": {"des": {**copy.deepcopy(ANALYSIS), "design": design}}}, SCHEMA)
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"space": {"low": [1.0], "high": [-1.0]}}, r"analyses\.des\.design\.space: low must be below high"),
     ({"space": {"low": [0.0, 0.0], "high": [1.0, 1.0]}}, r"analyses\.des\.design\.space: linear_gaussian has 1 design variable"),
     ({"training": {"max_epoch": 5}}, r"analyses\.des\.design\.training\.max_epoch: not a training key"),
     ({"methods": ["nre"], "num_outer": 64, "num_contrastive": 128}, r"analyses\.des\.design\.num_outer: 64 joint draws"),
     ({"task": "location"}, r"analyses\.des\.design\.task: 'location' is not one of"),
+    ({"simulator": "m:f"}, r"analyses\.des\.design\.simulator: only for task: custom"),
 ])
 def test_bad_design_input_is_refused_naming_the_key(change, message):
     config = {"analyses": {"des": {**copy.deepcopy(ANALYSIS), "design": {**DESIGN, **change}}}}

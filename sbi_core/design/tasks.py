@@ -246,17 +246,73 @@ LIKELIHOOD_METHODS = ("spce", "snmc")
 
 
 def build_design_task(settings: dict[str, Any], where: str) -> DesignTask:
-    """The design block's task, with its box replaced by ``space`` when the config gives one."""
-    task = design_task(settings["task"], settings["num_experiments"])
+    """The design block's task: a built-in (its box replaced by ``space`` when given), or ``custom``:
+    your ``simulator`` (and optionally ``log_likelihood``) by import path, with ``prior`` and ``space``.
+
+    A custom simulator is called on two rows at random designs here, so that a wrong output shape
+    or non-finite output stops the run before any job, naming the key.
+    """
+    if settings["task"] == "custom":
+        task = _custom_design_task(settings, where)
+    else:
+        for key in ("simulator", "log_likelihood", "prior", "parameter_names", "differentiable"):
+            if key in settings:
+                raise ConfigError(f"{where}.{key}: only for task: custom ({settings['task']} has its own)")
+        task = design_task(settings["task"], settings["num_experiments"])
     if "space" in settings:
         low, high = settings["space"]["low"], settings["space"]["high"]
-        if len(low) != task.space.dim or len(high) != task.space.dim:
+        if task.name != "custom" and (len(low) != task.space.dim or len(high) != task.space.dim):
             raise ConfigError(f"{where}.space: {settings['task']} has {task.space.dim} design variable(s) "
                               f"({', '.join(task.space.names)}), got bounds for {len(low)} and {len(high)}")
-        space = DesignSpace.from_bounds(low, high, settings["num_experiments"], task.space.names, key=f"{where}.space")
+        names = task.space.names if task.name != "custom" else settings["space"].get("names")
+        space = DesignSpace.from_bounds(low, high, settings["num_experiments"], names, key=f"{where}.space")
         task = replace(task, space=space)
     unknown = [m for m in settings.get("methods", ()) if m in LIKELIHOOD_METHODS and task.log_likelihood is None]
     if unknown:
         raise ConfigError(f"{where}.methods: {unknown[0]} needs the simulator's likelihood, which "
-                          f"{settings['task']} does not have; use a trained estimator (nre, npe, nle)")
+                          f"{settings['task']} does not have (give design.log_likelihood, or use a trained "
+                          "estimator: nre, npe, nle)")
+    if task.name == "custom":
+        _probe(task, where)
     return task
+
+
+def _custom_design_task(settings: dict[str, Any], where: str) -> DesignTask:
+    from sbi_core.tasks.priors import prior_from_config
+    from sbi_core.tasks.user_code import import_callable
+
+    for key in ("simulator", "prior", "space"):
+        if key not in settings:
+            raise ConfigError(f"{where}.{key}: required for task: custom")
+    prior = prior_from_config(settings["prior"], f"{where}.prior")
+    dim = int(prior.event_shape[0])
+    names = tuple(settings.get("parameter_names") or (f"theta_{i + 1}" for i in range(dim)))
+    if len(names) != dim:
+        raise ConfigError(f"{where}.parameter_names: {len(names)} names for {dim} parameters")
+    likelihood = settings.get("log_likelihood")
+    return DesignTask(
+        name="custom", prior=prior, parameter_names=names,
+        space=DesignSpace.from_bounds(settings["space"]["low"], settings["space"]["high"], settings["num_experiments"],
+                                      settings["space"].get("names"), key=f"{where}.space"),
+        simulator=import_callable(settings["simulator"], f"{where}.simulator"),
+        log_likelihood=import_callable(likelihood, f"{where}.log_likelihood") if likelihood else None,
+        differentiable=bool(settings.get("differentiable", False)),
+    )
+
+
+def _probe(task: DesignTask, where: str) -> None:
+    """Two rows at random designs: ``x`` must be finite with shape ``[2, T]``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        theta, designs = task.prior.sample((2,)), task.space.sample(2)
+        try:
+            x = torch.as_tensor(task.simulate(theta, designs))
+        except Exception as error:  # the user's code: say which key
+            raise ConfigError(f"{where}.simulator: raised {type(error).__name__} on 2 rows: {error}") from error
+    expected = (2, task.space.num_experiments)
+    if tuple(x.shape) != expected:
+        raise ConfigError(f"{where}.simulator: returned shape {list(x.shape)} for theta [2, {task.prior.event_shape[0]}] "
+                          f"and design [2, {task.space.num_experiments}, {task.space.dim}]; expected {list(expected)} "
+                          "(one outcome per experiment)")
+    if not torch.isfinite(x).all():
+        raise ConfigError(f"{where}.simulator: returned NaN or inf on 2 rows")

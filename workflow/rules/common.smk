@@ -240,7 +240,17 @@ def unfolding_report_inputs(analysis):
 
 DESIGN_LIKELIHOOD_METHODS = ("spce", "snmc")
 # The design keys an estimator's training reads: a candidate or optimiser setting does not retrain.
-DESIGN_TRAIN_KEYS = ("task", "num_experiments", "space", "simulations", "training")
+DESIGN_TRAIN_KEYS = (
+    "task",
+    "simulator",
+    "prior",
+    "parameter_names",
+    "differentiable",
+    "num_experiments",
+    "space",
+    "simulations",
+    "training",
+)
 
 
 def design_config(analysis):
