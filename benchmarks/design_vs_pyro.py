@@ -101,25 +101,39 @@ def estimators(args: argparse.Namespace, task) -> dict[str, dict]:
     return out
 
 
+def _chunked_eig(task, designs: torch.Tensor, num_outer: int, num_inner: int, chunk: int, seed: int,
+                 upper: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``likelihood_eig`` over chunks of ``chunk`` outer samples (it holds all ``D N L`` scores at
+    once), chunk c seeded ``seed + c``; the mean and the standard error of all ``N`` terms, pooled."""
+    means, variances = [], []
+    for c in range(num_outer // chunk):
+        torch.manual_seed(seed + c)
+        part = likelihood_eig(task, designs[:, None], chunk, num_inner, upper=upper)
+        means.append(part.eig)
+        variances.append((part.stderr * chunk**0.5) ** 2)  # the chunk's sample variance (n - 1)
+    means, variances = torch.stack(means), torch.stack(variances)
+    mean = means.mean(0)
+    total = ((chunk - 1) * variances + chunk * (means - mean) ** 2).sum(0) / (len(means) * chunk - 1)
+    return mean, (total / (len(means) * chunk)).sqrt()
+
+
 def reference(args: argparse.Namespace, task, designs: torch.Tensor) -> dict:
-    """sPCE at large L; sNMC on the same draws (same seed) for a bracket on a subset of outer samples."""
+    """sPCE at large L; sNMC on the same draws (same seeds) for a bracket on a subset of outer samples."""
     out = {}
     with torch.no_grad():
-        torch.manual_seed(args.seed)
         start = time.perf_counter()
-        ref = likelihood_eig(task, designs[:, None], args.ref_outer, args.ref_inner)
-        out.update(eig=ref.eig.tolist(), stderr=ref.stderr.tolist(), seconds=time.perf_counter() - start)
+        eig, stderr = _chunked_eig(task, designs, args.ref_outer, args.ref_inner, args.ref_chunk, args.seed)
+        out.update(eig=eig.tolist(), stderr=stderr.tolist(), seconds=time.perf_counter() - start)
         print(f"reference sPCE N={args.ref_outer} L={args.ref_inner}: {out['seconds']:.1f} s", flush=True)
         if args.bracket_outer:
-            bounds = []
-            for upper in (False, True):
-                torch.manual_seed(args.seed + 1)
-                bounds.append(likelihood_eig(task, designs[:, None], args.bracket_outer, args.ref_inner, upper=upper).eig)
+            bounds = [_chunked_eig(task, designs, args.bracket_outer, args.ref_inner, args.ref_chunk, 10**6 + args.seed,
+                                   upper=upper)[0] for upper in (False, True)]
             out["bracket_snmc_minus_spce"] = (bounds[1] - bounds[0]).tolist()
     return out
 
 
-def model_check(args: argparse.Namespace, task, designs: torch.Tensor, ref: torch.Tensor, ref_err: torch.Tensor) -> dict:
+def model_check(args: argparse.Namespace, task, designs: torch.Tensor, ref: torch.Tensor,
+                ref_err: torch.Tensor) -> dict:
     """pyro's model against ours: log-likelihoods on random draws, and nmc_eig at a large budget."""
     torch.manual_seed(args.seed + 2)
     theta = task.prior.sample((1000,))
@@ -153,7 +167,8 @@ def score(fn: Callable, designs: torch.Tensor, ref: torch.Tensor, repeats: int) 
     errors = torch.stack(errors)  # [R, D]
     return {"mean_abs_error": float(errors.abs().mean()), "bias": float(errors.mean()),
             "max_abs_error": float(errors.abs().max()), "rmse": float(errors.pow(2).mean().sqrt()),
-            "mean_abs_error_per_repeat": errors.abs().mean(1).tolist(), "mean_error_per_design": errors.mean(0).tolist(),
+            "mean_abs_error_per_repeat": errors.abs().mean(1).tolist(),
+            "mean_error_per_design": errors.mean(0).tolist(),
             "median_seconds": statistics.median(seconds), "seconds": seconds}
 
 
@@ -171,7 +186,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref-outer", type=int, default=2000)
     parser.add_argument("--ref-inner", type=int, default=100_000)
-    parser.add_argument("--bracket-outer", type=int, default=500, help="outer samples of the sPCE/sNMC bracket (0: none)")
+    parser.add_argument("--ref-chunk", type=int, default=100, help="outer samples per reference call (memory)")
+    parser.add_argument("--bracket-outer", type=int, default=200,
+                        help="outer samples of the sPCE/sNMC bracket (0: none)")
     parser.add_argument("--budgets", type=_pair, nargs="+", default=[(500, 500), (100, 10)],
                         help="NxM budgets run by ours (sPCE, sNMC) and pyro nmc_eig alike; 100x10 is nmc_eig's default")
     parser.add_argument("--pyro-extra", type=_pair, nargs="*", default=[(1000, 1000), (2000, 500)],
@@ -209,8 +226,7 @@ def main() -> None:
     first = args.budgets[0]
     pairs += [(f"pyro_nmc_N{n}_M{m}", f"ours_spce_N{first[0]}_L{first[1]}") for n, m in args.pyro_extra]
     pairs += [(f"pyro_marginal_gauss_steps{s}", f"ours_spce_N{first[0]}_L{first[1]}") for s in args.vi_steps]
-    settings = {k: v for k, v in vars(args).items()}
-    results = {"environment": environment("cpu") | {"pyro-ppl": metadata.version("pyro-ppl")}, "settings": settings,
+    results = {"environment": environment("cpu") | {"pyro-ppl": metadata.version("pyro-ppl")}, "settings": vars(args),
                "designs": DESIGNS, "reference": ref, "model_check": check, "estimators": rows,
                "ratios": ratios(rows, pairs), "total_seconds": time.perf_counter() - start}
     print(json.dumps(results, indent=1))

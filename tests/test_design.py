@@ -116,25 +116,27 @@ def test_a_black_box_task_has_no_likelihood_bound():
 
 @pytest.fixture(scope="module")
 def line_estimators():
-    """NRE-B on 2 x 10^4 and NPE on 10^4 simulations at designs drawn over [-1, 1], trained once."""
+    """NRE-B on 2 x 10^4, NPE and NLE (q(x | theta, xi)) on 10^4 simulations at designs drawn over
+    [-1, 1], trained once."""
     task = design_task("linear_gaussian")
     estimators = {}
-    for method, simulations in (("nre", 20_000), ("npe", 10_000)):
+    for method, simulations in (("nre", 20_000), ("npe", 10_000), ("nle", 10_000)):
         torch.manual_seed(1)
         estimators[method], _ = train_design_estimator(method, task, simulations, TRAINING)
     return task, estimators
 
 
-@pytest.mark.parametrize("method", ["nre", "npe"])
+@pytest.mark.parametrize("method", ["nre", "npe", "nle"])
 def test_amortised_estimators_match_the_exact_eig_at_unseen_designs(line_estimators, method):
-    """One network scores every design: InfoNCE (NRE) and Barber-Agakov (NPE) within 0.05 nats of
-    the exact EIG, and neither lower bound above it by more than twice its standard error."""
+    """One network scores every design: InfoNCE (NRE; NLE's learned likelihood contrasted over the
+    prior) and Barber-Agakov (NPE) within 0.05 nats of the exact EIG, and no lower bound above it by
+    more than twice its standard error."""
     task, estimators = line_estimators
     exact = task.exact_eig(LINE_DESIGNS)
     torch.manual_seed(2)
     with torch.no_grad():
         estimate = estimator_eig(estimators[method], task, LINE_DESIGNS, num_outer=4096, num_contrastive=128)
-    assert estimate.method == {"nre": "nre_infonce", "npe": "npe_ba"}[method]
+    assert estimate.method == {"nre": "nre_infonce", "npe": "npe_ba", "nle": "nle_infonce"}[method]
     assert torch.all((estimate.eig - exact).abs() < 0.05), (estimate.eig, exact)
     assert torch.all(estimate.eig <= exact + 2 * estimate.stderr), (estimate.eig, estimate.stderr, exact)
     # the design matters to the estimator as it does to the truth: the ends beat the middle
@@ -173,18 +175,19 @@ def test_multistart_ascent_on_spce_finds_the_exact_two_experiment_optimum():
 
 def test_pharmacokinetic_ascent_agrees_with_exhaustive_search():
     """T = 1 over t in [0, 24] h: the best sampling time by gradient ascent through the simulator has,
-    re-estimated on fresh simulations, an EIG within 0.02 nats of the grid search's best."""
+    re-estimated on fresh simulations, an EIG no more than 0.02 nats below the grid search's best."""
     task = design_task("pharmacokinetic")
     torch.manual_seed(5)
     grid = task.space.grid(97)  # every 15 minutes
-    on_grid = candidate_search(lambda d: likelihood_eig(task, d, 400, 400).eig, grid)
+    on_grid = candidate_search(lambda d: likelihood_eig(task, d, 2000, 1000).eig, grid)
     result = multistart_ascent(lambda d: likelihood_eig(task, d, 64, 64).eig, task.space, num_starts=16, steps=150,
                                learning_rate=0.02, generator=torch.Generator().manual_seed(2), progress=False)
     with torch.no_grad():
         finals = likelihood_eig(task, result.final, 400, 400).eig
         best = torch.stack([grid[on_grid.argmax()], result.final[finals.argmax()]])
         fresh = likelihood_eig(task, best, 20_000, 2000)
-    assert abs(fresh.eig[1] - fresh.eig[0]) < 0.02, (best.flatten(), fresh.eig, fresh.stderr)
+    assert fresh.eig[1] > fresh.eig[0] - 0.02, (best.flatten(), fresh.eig, fresh.stderr)
+    assert abs(best[1, 0, 0] - best[0, 0, 0]) < 3.0  # the same optimum, not another local one
     assert 0.0 < best[0, 0, 0] < 24.0  # an interior optimum: neither at the dose nor at the end
 
 

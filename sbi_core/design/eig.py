@@ -38,7 +38,7 @@ from torch import Tensor
 
 from sbi_core.design.tasks import DesignTask
 
-__all__ = ["EIGEstimate", "design_observation", "likelihood_eig", "estimator_eig", "ESTIMATOR_BOUNDS"]
+__all__ = ["EIGEstimate", "design_observation", "design_input", "likelihood_eig", "estimator_eig", "ESTIMATOR_BOUNDS"]
 
 # A chunk of outer samples holds at most this many scores (designs x outer x contrastive).
 _CHUNK_ELEMENTS = 2**22
@@ -66,6 +66,12 @@ def design_observation(x: Tensor, design: Tensor) -> Tensor:
     """What an amortised estimator sees: the outcome and its design side by side,
     ``x [..., T]`` and ``design [..., T, p]`` -> ``[..., T + T p]``."""
     return torch.cat([x, design.flatten(-2)], dim=-1)
+
+
+def design_input(estimator) -> str:
+    """Where a design estimator takes the design: ``x`` (beside the outcome) or ``theta`` (NLE's
+    ``q(x | theta, xi)``), as :func:`~sbi_core.design.training.train_design_estimator` recorded it."""
+    return estimator.hyperparameters.get("design_input", "x")
 
 
 def _joint_draws(task: DesignTask, designs: Tensor, num_outer: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -96,9 +102,9 @@ def likelihood_eig(
 ) -> EIGEstimate:
     r"""sPCE (lower bound) or sNMC (``upper=True``) from the task's exact likelihood.
 
-    Each outer sample gets its own ``num_inner`` fresh contrastive prior draws (the same for
-    every design, as the outer parameters are). Differentiable
-    in the designs when the simulator is; the caller seeds torch.
+    The ``num_inner`` contrastive prior draws are shared by every outer sample and design (each
+    term is still a bound; the standard error treats the terms as independent, which holds as
+    ``L`` grows). Differentiable in the designs when the simulator is; the caller seeds torch.
 
     Arguments:
         task: A task with a ``log_likelihood``.
@@ -121,33 +127,42 @@ def likelihood_eig(
         raise ValueError(f"design task {task.name!r} has no likelihood: use a trained estimator (estimator_eig)")
     theta, x, expanded = _joint_draws(task, designs, num_outer)
     joint = task.log_likelihood(theta, x, expanded)
+    # One set of contrastive draws for every outer sample and design (as pyro's nmc_eig): the
+    # likelihood's mean is computed once per (design, draw), its density per (outer sample, draw).
+    inner = task.prior.sample((num_inner,)).to(designs.device)[None, None]  # [1, 1, L, d]
+    per_design = designs[:, None, None]  # [D, 1, 1, T, p]
     chunk = max(1, _CHUNK_ELEMENTS // max(1, designs.shape[0] * num_inner))
-    pieces = []
-    for start in range(0, num_outer, chunk):  # memory only: each chunk is one batched evaluation
-        part = slice(start, start + chunk)
-        inner = task.prior.sample((1, x[:, part].shape[1], num_inner)).to(designs.device)  # shared by the designs
-        pieces.append(task.log_likelihood(inner, x[:, part, None], expanded[:, part, None]))
-    terms = _contrastive_terms(joint, torch.cat(pieces, dim=1), upper)
+    terms = torch.cat([  # memory only: each chunk of outer samples is one batched evaluation
+        _contrastive_terms(joint[:, part], task.log_likelihood(inner, x[:, part, None], per_design), upper)
+        for part in (slice(s, s + chunk) for s in range(0, num_outer, chunk))
+    ], dim=1)
     return EIGEstimate.from_terms(terms, "snmc" if upper else "spce", num_inner)
 
 
-def _contrastive_estimator_terms(estimator, theta: Tensor, observed: Tensor, group: int) -> Tensor:
+def _contrastive_estimator_terms(estimator, theta: Tensor, x: Tensor, designs: Tensor, group: int) -> Tensor:
     """InfoNCE terms: the outer samples fall into groups of `group`; within a group, the other
     samples' parameters are each observation's contrastive set (``L = group - 1``), all pairs
-    of a group scored in one call. Cost ``N * group`` per design, not ``N^2``."""
+    of a group scored in one call. Cost ``N * group`` per design, not ``N^2``. An estimator that
+    takes the design with the parameters (NLE's ``q(x | theta, xi)``) pairs each contrastive
+    ``theta_j`` with the observation's own design."""
     num_designs, num_outer, dim = theta.shape
-    groups = theta.reshape(num_designs, num_outer // group, group, dim)
-    contrast = groups[:, :, None].expand(-1, -1, group, -1, -1).reshape(-1, group, dim)  # [D N, G, d]
-    scores = estimator.per_observation(contrast, observed.flatten(0, 1)).reshape(
-        num_designs, num_outer // group, group, group)  # [D, N / G, i, j]: f(theta_j, x_i)
+    shape = (num_designs, num_outer // group, group)
+    contrast = theta.reshape(*shape, dim)[:, :, None].expand(-1, -1, group, -1, -1)  # [D, N/G, i, j, d]
+    if design_input(estimator) == "theta":
+        own = designs.flatten(-2).reshape(*shape, -1)[:, :, :, None].expand(-1, -1, -1, group, -1)
+        scores = estimator.per_observation(torch.cat([contrast, own], dim=-1).reshape(-1, group, own.shape[-1] + dim),
+                                           x.flatten(0, 1))
+    else:
+        scores = estimator.per_observation(contrast.reshape(-1, group, dim), design_observation(x, designs).flatten(0, 1))
+    scores = scores.reshape(*shape, group)  # [D, N / G, i, j]: f(theta_j, x_i)
     joint = torch.diagonal(scores, dim1=2, dim2=3)
     return (joint - (torch.logsumexp(scores, dim=-1) - math.log(group))).flatten(1)
 
 
-def _barber_agakov_terms(estimator, theta: Tensor, observed: Tensor, group: int) -> Tensor:
+def _barber_agakov_terms(estimator, theta: Tensor, x: Tensor, designs: Tensor, group: int) -> Tensor:
     """Barber-Agakov terms: NPE's log-ratio is ``log q(theta | x) - log p(theta)``."""
-    return estimator.per_observation(theta.flatten(0, 1)[:, None], observed.flatten(0, 1))[:, 0].unflatten(
-        0, theta.shape[:2])
+    observed = design_observation(x, designs).flatten(0, 1)
+    return estimator.per_observation(theta.flatten(0, 1)[:, None], observed)[:, 0].unflatten(0, theta.shape[:2])
 
 
 ESTIMATOR_BOUNDS = {"contrastive": _contrastive_estimator_terms, "barber_agakov": _barber_agakov_terms}
@@ -181,9 +196,8 @@ def estimator_eig(
     if bound == "contrastive" and (num_contrastive < 2 or num_outer % num_contrastive):
         raise ValueError(f"num_outer ({num_outer}) must be a multiple of num_contrastive ({num_contrastive}) >= 2")
     theta, x, expanded = _joint_draws(task, designs.to(estimator.device), num_outer)
-    observed = design_observation(x, expanded)
     chunk = max(1, _CHUNK_ELEMENTS // (num_outer * num_contrastive)) if bound == "contrastive" else len(designs)
-    terms = torch.cat([ESTIMATOR_BOUNDS[bound](estimator, theta[part], observed[part], num_contrastive)
+    terms = torch.cat([ESTIMATOR_BOUNDS[bound](estimator, theta[part], x[part], expanded[part], num_contrastive)
                        for part in (slice(s, s + chunk) for s in range(0, designs.shape[0], chunk))])
     method = f"{estimator.method}_{'infonce' if bound == 'contrastive' else 'ba'}"
     return EIGEstimate.from_terms(terms, method, num_contrastive - 1 if bound == "contrastive" else 0)

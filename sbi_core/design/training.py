@@ -4,13 +4,16 @@ Each simulation gets its own design, uniform in the box; the estimator's observa
 :func:`~sbi_core.design.eig.design_observation` (outcome and design side by side), so one
 network scores any design afterwards, with no retraining. The prior does not depend on the
 design, so a ratio estimator learns :math:`\\log p(x | \\theta, \\xi) - \\log p(x | \\xi)` and NPE
-:math:`q(\\theta | x, \\xi)`.
+:math:`q(\\theta | x, \\xi)`. NLE is the exception (Klein et al. 2026): its flow is the likelihood
+:math:`q(x | \\theta, \\xi)`, so the design joins the parameters it is conditioned on, not the
+observation it models (``design_input: theta`` in its hyperparameters).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from sbi_core.design.eig import design_observation
@@ -30,8 +33,25 @@ def design_training_set(task: DesignTask, num_simulations: int) -> tuple[Tensor,
 def train_design_estimator(
     method: str, task: DesignTask, num_simulations: int, training: dict[str, Any], device: str = "cpu"
 ):
-    """Simulates a training set and trains `method` on it; returns the estimator and its history."""
+    """Simulates a training set and trains `method` on it; returns the estimator and its history.
+
+    NLE learns :math:`q(x | \\theta, \\xi)`: it is trained on ``[theta, design]`` against the outcomes
+    alone, under the prior times the uniform design box."""
     from sbi_core.estimators import train_estimator
 
     theta, observed = design_training_set(task, num_simulations)
-    return train_estimator(method, theta, observed, task.prior, training, device)
+    if method != "nle":
+        estimator, history = train_estimator(method, theta, observed, task.prior, training, device)
+        estimator.hyperparameters["design_input"] = "x"
+        return estimator, history
+    from sbi.utils import MultipleIndependent
+
+    from sbi_core.tasks.box import BoxUniform
+
+    steps = task.space.num_experiments
+    outcomes, designs = observed[:, :steps], observed[:, steps:]
+    box = BoxUniform(task.space.low.repeat(steps), task.space.high.repeat(steps))
+    joint = MultipleIndependent([task.prior, box], validate_args=False)
+    estimator, history = train_estimator(method, torch.cat([theta, designs], dim=1), outcomes, joint, training, device)
+    estimator.hyperparameters["design_input"] = "theta"
+    return estimator, history
