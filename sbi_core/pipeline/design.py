@@ -15,6 +15,7 @@ import warnings
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from sbi_core.design.eig import EIGEstimate, estimator_eig, likelihood_eig
 from sbi_core.design.optimise import multistart_ascent
@@ -24,12 +25,15 @@ from sbi_core.design.tasks import LIKELIHOOD_METHODS, DesignTask, build_design_t
 from sbi_core.design.training import train_design_estimator
 from sbi_core.estimators import load_estimator, require_device
 from sbi_core.io import atomic_path, provenance, save_arrays, write_json
+from sbi_core.pipeline.train import write_loss_history
 from sbi_core.seeding import derive_seed, seed_everything
 
 __all__ = ["design_train", "design", "flat_eig_warning"]
 
-# Candidates scored per batched call (memory); the grid is exhaustive up to this many points per run.
+# The most candidate designs scored: the full grid up to this many points, else as many uniform draws.
 _MAX_CANDIDATES = 4096
+# Candidates per batched EIG call (memory).
+_CANDIDATE_BATCH = 256
 
 
 def design_train(
@@ -41,17 +45,12 @@ def design_train(
     task = build_design_task(settings, where)
     seed_everything(derive_seed(seed, "design", "train", method))
     merged = {**training, **settings.get("training", {})}
-    start = time.perf_counter()
     trained, losses = train_design_estimator(method, task, settings["simulations"], merged,
                                              require_device(device, f"analyses.{name}.device"))
     trained.hyperparameters.update(design_task=task.name, num_experiments=task.space.num_experiments)
     record = provenance({"design": settings, "training": merged, "method": method}, seed)
     trained.save(estimator, record)
-    with atomic_path(history) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["epoch", "training_loss", "validation_loss", "seconds_total"])
-        for epoch, (a, b) in enumerate(zip(losses["training_loss"], losses["validation_loss"]), start=1):
-            writer.writerow([epoch, f"{a:.6g}", f"{b:.6g}", f"{time.perf_counter() - start:.1f}"])
+    write_loss_history(history, losses)
 
 
 def _scorer(task: DesignTask, method: str, estimators: dict, settings: dict[str, Any], outer: int, inner: int):
@@ -114,7 +113,8 @@ def design(
         started = time.perf_counter()
         score = _scorer(task, method, loaded, settings, settings["num_outer"], settings["num_inner"])
         with torch.no_grad():
-            estimates = [score(candidates[s:s + 256]) for s in range(0, len(candidates), 256)]
+            estimates = [score(candidates[s:s + _CANDIDATE_BATCH]) for s in
+                         tqdm(range(0, len(candidates), _CANDIDATE_BATCH), desc=f"design: {method} on the candidates")]
         curve = EIGEstimate(torch.cat([e.eig for e in estimates]).cpu(), torch.cat([e.stderr for e in estimates]).cpu(),
                             estimates[0].method, estimates[0].num_outer, estimates[0].num_inner)
         curves[method] = curve

@@ -73,14 +73,15 @@ def train(
             "provenance": record,
         },
     )
-    _write_history(history, losses)
+    write_loss_history(history, losses)
     plot_loss(
         losses["training_loss"], losses["validation_loss"], loss_plot,
         title=f"{name}: {method.upper()} loss",
     )
 
 
-def _write_history(path: str, losses: dict) -> None:
+def write_loss_history(path: str, losses: dict) -> None:
+    """The loss curve as CSV: epoch, training and validation loss."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["epoch", "training_loss", "validation_loss"])
