@@ -26,6 +26,7 @@ _NAMES = {
     "candidate_search": "optimise",
     "design_training_set": "training",
     "train_design_estimator": "training",
+    "train_marginal_likelihood": "training",
 }
 
 __all__ = list(_NAMES)

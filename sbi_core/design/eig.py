@@ -13,7 +13,9 @@ loop over designs or samples; chunks only bound memory):
   :math:`\log(L+1)`); leaving :math:`\theta_0` out of the sum gives sNMC, an upper bound for the
   exact likelihood;
 * **Barber-Agakov**: :math:`\mathbb{E}[\log q(\theta | x, \xi) - \log p(\theta)]` from a
-  posterior estimate (NPE), a lower bound.
+  posterior estimate (NPE), a lower bound;
+* **NLE with a marginal flow** (Klein et al. 2026):
+  :math:`\mathbb{E}[\log q(x | \theta, \xi) - \log q(x | \xi)]`, two learned densities, an estimate.
 
 Amortised estimators see the design as part of the observation,
 :func:`design_observation`: one trained network scores every design without retraining.
@@ -165,39 +167,55 @@ def _barber_agakov_terms(estimator, theta: Tensor, x: Tensor, designs: Tensor, g
     return estimator.per_observation(theta.flatten(0, 1)[:, None], observed)[:, 0].unflatten(0, theta.shape[:2])
 
 
-ESTIMATOR_BOUNDS = {"contrastive": _contrastive_estimator_terms, "barber_agakov": _barber_agakov_terms}
+def _marginal_terms(estimator, theta: Tensor, x: Tensor, designs: Tensor, marginal) -> Tensor:
+    """Klein et al.'s NLE terms: ``log q(x | theta, xi) - log q(x | xi)``, the conditional flow against
+    the marginal flow at each joint draw (an estimate, not a bound)."""
+    flat = designs.flatten(-2).flatten(0, 1)  # [D N, T p]
+    outcomes = x.flatten(0, 1)
+    conditional = estimator.per_observation(torch.cat([theta.flatten(0, 1), flat], dim=-1)[:, None], outcomes)
+    return (conditional - marginal.per_observation(flat[:, None], outcomes))[:, 0].unflatten(0, theta.shape[:2])
+
+
+ESTIMATOR_BOUNDS = {"contrastive": _contrastive_estimator_terms, "barber_agakov": _barber_agakov_terms,
+                    "marginal": _marginal_terms}
 
 
 def estimator_eig(
     estimator, task: DesignTask, designs: Tensor, num_outer: int = 4096, num_contrastive: int = 256,
-    bound: str | None = None,
+    bound: str | None = None, marginal=None,
 ) -> EIGEstimate:
     r"""The EIG of many designs from one amortised estimator (trained on :func:`design_observation`).
 
     Arguments:
         estimator: A trained :class:`~sbi_core.estimators.Estimator` whose observation is
-            ``design_observation(x, design)``.
+            ``design_observation(x, design)`` (NLE: conditioned on ``[theta, design]``).
         task: The task (its prior and simulator draw the joint samples).
         designs: ``[D, T, p]``.
         num_outer: Joint draws per design (a multiple of `num_contrastive`).
         num_contrastive: The contrastive bound's group size ``G``: each observation is scored
             against the ``G`` parameters of its group, so the bound is at most ``log G``.
-        bound: ``contrastive`` (InfoNCE; NRE, NLE and any log-ratio) or ``barber_agakov``
-            (NPE). Default: Barber-Agakov for NPE, contrastive otherwise.
+        bound: ``contrastive`` (InfoNCE; NRE, NLE and any log-ratio), ``barber_agakov`` (NPE) or
+            ``marginal`` (NLE with `marginal`, Klein et al.). Default: Barber-Agakov for NPE,
+            marginal for NLE given a marginal flow, contrastive otherwise.
+        marginal: NLE's marginal flow :math:`q(x | \xi)`
+            (:func:`~sbi_core.design.training.train_marginal_likelihood`).
 
     Returns:
         :class:`EIGEstimate`, on the estimator's device; differentiable in the designs.
     """
-    bound = bound or ("barber_agakov" if estimator.method == "npe" else "contrastive")
+    bound = bound or ("barber_agakov" if estimator.method == "npe" else "marginal" if marginal else "contrastive")
     if bound not in ESTIMATOR_BOUNDS:
         raise ValueError(f"unknown EIG bound {bound!r}; expected one of {', '.join(ESTIMATOR_BOUNDS)}")
     if bound == "barber_agakov" and estimator.method != "npe":
         raise ValueError(f"the Barber-Agakov bound needs a posterior estimate (npe), not {estimator.method}")
+    if bound == "marginal" and (marginal is None or design_input(estimator) != "theta"):
+        raise ValueError("the marginal estimate needs NLE's q(x | theta, xi) and its marginal flow q(x | xi)")
     if bound == "contrastive" and (num_contrastive < 2 or num_outer % num_contrastive):
         raise ValueError(f"num_outer ({num_outer}) must be a multiple of num_contrastive ({num_contrastive}) >= 2")
     theta, x, expanded = _joint_draws(task, designs.to(estimator.device), num_outer)
     chunk = max(1, _CHUNK_ELEMENTS // (num_outer * num_contrastive)) if bound == "contrastive" else len(designs)
-    terms = torch.cat([ESTIMATOR_BOUNDS[bound](estimator, theta[part], x[part], expanded[part], num_contrastive)
+    extra = marginal if bound == "marginal" else num_contrastive
+    terms = torch.cat([ESTIMATOR_BOUNDS[bound](estimator, theta[part], x[part], expanded[part], extra)
                        for part in (slice(s, s + chunk) for s in range(0, designs.shape[0], chunk))])
-    method = f"{estimator.method}_{'infonce' if bound == 'contrastive' else 'ba'}"
-    return EIGEstimate.from_terms(terms, method, num_contrastive - 1 if bound == "contrastive" else 0)
+    label = {"contrastive": "infonce", "barber_agakov": "ba", "marginal": "marginal"}[bound]
+    return EIGEstimate.from_terms(terms, f"{estimator.method}_{label}", num_contrastive - 1 if bound == "contrastive" else 0)

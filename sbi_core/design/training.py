@@ -19,7 +19,7 @@ from torch import Tensor
 from sbi_core.design.eig import design_observation
 from sbi_core.design.tasks import DesignTask
 
-__all__ = ["design_training_set", "train_design_estimator"]
+__all__ = ["design_training_set", "train_design_estimator", "train_marginal_likelihood"]
 
 
 def design_training_set(task: DesignTask, num_simulations: int) -> tuple[Tensor, Tensor]:
@@ -44,14 +44,36 @@ def train_design_estimator(
         estimator, history = train_estimator(method, theta, observed, task.prior, training, device)
         estimator.hyperparameters["design_input"] = "x"
         return estimator, history
-    from sbi.utils import MultipleIndependent
+    steps = task.space.num_experiments
+    outcomes, designs = observed[:, :steps], observed[:, steps:]
+    estimator, history = train_estimator(method, torch.cat([theta, designs], dim=1), outcomes,
+                                         _joint_prior(task.prior, _design_box(task)), training, device)
+    estimator.hyperparameters["design_input"] = "theta"
+    return estimator, history
 
+
+def train_marginal_likelihood(task: DesignTask, num_simulations: int, training: dict[str, Any], device: str = "cpu"):
+    """The marginal flow :math:`q(x | \\xi)` of Klein et al.'s NLE estimator: an NLE flow conditioned
+    on the design alone, trained on fresh joint draws (``design_input: marginal``)."""
+    from sbi_core.estimators import train_estimator
+
+    _, observed = design_training_set(task, num_simulations)
+    steps = task.space.num_experiments
+    estimator, history = train_estimator("nle", observed[:, steps:], observed[:, :steps], _design_box(task),
+                                         training, device)
+    estimator.hyperparameters["design_input"] = "marginal"
+    return estimator, history
+
+
+def _design_box(task: DesignTask):
+    """The uniform distribution of the designs ``[T p]`` (flattened), as the training draws them."""
     from sbi_core.tasks.box import BoxUniform
 
     steps = task.space.num_experiments
-    outcomes, designs = observed[:, :steps], observed[:, steps:]
-    box = BoxUniform(task.space.low.repeat(steps), task.space.high.repeat(steps))
-    joint = MultipleIndependent([task.prior, box], validate_args=False)
-    estimator, history = train_estimator(method, torch.cat([theta, designs], dim=1), outcomes, joint, training, device)
-    estimator.hyperparameters["design_input"] = "theta"
-    return estimator, history
+    return BoxUniform(task.space.low.repeat(steps), task.space.high.repeat(steps))
+
+
+def _joint_prior(prior, box):
+    from sbi.utils import MultipleIndependent
+
+    return MultipleIndependent([prior, box], validate_args=False)
