@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_common import environment  # noqa: E402
 
 from sbi_core.estimators import load_estimator  # noqa: E402
+from sbi_core.io import write_json  # noqa: E402
 from sbi_core.tasks import BUILTIN_TASKS  # noqa: E402
 from sbi_core.tasks.falling_spectrum import falling_spectrum_log_likelihood  # noqa: E402
 from sbi_core.unfolding import FitSettings, LikelihoodModel, SourceFlow, fit_source  # noqa: E402
@@ -87,8 +88,7 @@ def main() -> None:
             rows.append(row)
     report = {"environment": environment("cpu"), "settings": vars(args), "rows": rows}
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=1))
+        write_json(args.out, report)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_common import environment  # noqa: E402
 
 from sbi_core.estimators import train_estimator  # noqa: E402
+from sbi_core.io import write_json  # noqa: E402
 from sbi_core.tasks import BUILTIN_TASKS  # noqa: E402
 from sbi_core.tasks.box import BoxUniform  # noqa: E402
 from sbi_core.unfolding import FitSettings, SourceFlow, fit_source  # noqa: E402
@@ -135,8 +136,7 @@ def main() -> None:
     text = json.dumps(report, indent=1)
     print(text)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        write_json(args.out, report)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_common import environment  # noqa: E402
 
 from sbi_core.estimators import load_estimator, train_estimator  # noqa: E402
+from sbi_core.io import write_json  # noqa: E402
 from sbi_core.tasks import BUILTIN_TASKS  # noqa: E402
 from sbi_core.unfolding import FitSettings, SourceFlow, fit_source  # noqa: E402
 from sbi_core.unfolding.sources import BUILTIN_SOURCES  # noqa: E402
@@ -145,8 +146,7 @@ def main() -> None:
     results = {"environment": environment(args.device), "neb": rows, "ibu": ibu}
     print(json.dumps(results, indent=1))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
+        write_json(args.out, results)
 
 
 if __name__ == "__main__":

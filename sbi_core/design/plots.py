@@ -48,10 +48,10 @@ def plot_design(
         left.set_xlabel(task.space.names[0])
         left.set_ylabel("EIG (nats)")
     elif flat.shape[1] == 2:
-        method, curve = next(iter(curves.items()))
+        curve = next(iter(curves.values()))
         image = left.tricontourf(flat[:, 0], flat[:, 1], curve.eig.numpy(), levels=20, cmap="viridis")
         fig.colorbar(image, ax=left, label=f"EIG, {curve.method} (nats)")
-        for m, result in paths.items():
+        for result in paths.values():
             trace = result.paths.flatten(2).numpy()[:, :_MAX_PATHS]
             left.plot(trace[:, :, 0], trace[:, :, 1], color="white", lw=0.7, alpha=0.8)
             left.plot(trace[-1, :, 0], trace[-1, :, 1], "w*", ms=6)
