@@ -99,7 +99,7 @@ def check_analysis(analysis: dict, where: str) -> Task:
 
 def _check_design(analysis: dict, where: str) -> None:
     """The design box and methods (named keys), and that the estimators' training keys are known."""
-    from sbi_core.design.tasks import build_design_task
+    from sbi_core.design.tasks import LIKELIHOOD_METHODS, build_design_task
 
     design = analysis["design"]
     build_design_task(design, where)
@@ -108,7 +108,7 @@ def _check_design(analysis: dict, where: str) -> None:
     if unknown:
         raise ConfigError(f"{where}.training.{unknown[0]}: not a training key; expected one of {', '.join(sorted(known))}")
     groups = design["num_contrastive"]
-    if any(m not in ("spce", "snmc") for m in design["methods"]) and design["num_outer"] < groups:
+    if any(m not in LIKELIHOOD_METHODS for m in design["methods"]) and design["num_outer"] < groups:
         raise ConfigError(f"{where}.num_outer: {design['num_outer']} joint draws cannot fill one contrastive "
                           f"group of num_contrastive = {groups}")
 

@@ -238,6 +238,8 @@ def unfolding_report_inputs(analysis):
 
 # ------------------------------------------------------------------ experimental design
 
+# As sbi_core.design.tasks.LIKELIHOOD_METHODS, said again: importing that module here would load
+# torch in every job's parse of the Snakefile.
 DESIGN_LIKELIHOOD_METHODS = ("spce", "snmc")
 # The design keys an estimator's training reads: a candidate or optimiser setting does not retrain.
 DESIGN_TRAIN_KEYS = (
