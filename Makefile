@@ -31,8 +31,12 @@ dry-run: $(STAMP)
 	$(BIN)/sbi-core validate config/config.yaml
 	$(BIN)/snakemake -n --cores $(CORES) --configfile config/config.yaml
 
+# Two pytest workers, one per core of the CI machine; each module runs whole on one worker
+# (tests/conftest.py). TEST_WORKERS=0 runs the tests in this process, one after the other.
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/snakemake --lint

@@ -31,7 +31,7 @@ from sbi_core.io import write_json  # noqa: E402
 
 CASES = {  # name: (task, T, grid points per variable and experiment)
     "location_finding_T1": ("location_finding", 1, 61),
-    "location_finding_T2": ("location_finding", 2, 13),
+    "location_finding_T2": ("location_finding", 2, 11),
     "pharmacokinetic_T1": ("pharmacokinetic", 1, 193),
 }
 

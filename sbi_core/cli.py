@@ -66,7 +66,11 @@ def _validate(args: argparse.Namespace) -> int:
 
     config = validate_config(load_config(args.config), args.schema, check_device=not args.cluster)
     for name, analysis in config["analyses"].items():
-        print(f"{name}: task {analysis['task']}, methods {', '.join(analysis['methods'])}: ok")
+        if "methods" in analysis:
+            print(f"{name}: task {analysis['task']}, methods {', '.join(analysis['methods'])}: ok")
+        else:
+            design = analysis["design"]
+            print(f"{name}: design of {design['task']}, methods {', '.join(design['methods'])}: ok")
     return 0
 
 

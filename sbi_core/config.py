@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sbi_core.errors import ArtifactError, ConfigError
 from sbi_core.io import npz_array_headers, npz_array_shapes, read_array, read_observation
-from sbi_core.schema import check_schema, read_yaml
+from sbi_core.schema import check_schema, is_design_only, read_yaml
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.tasks import Task, build_task
 
@@ -60,8 +60,15 @@ def check_devices(config: dict) -> None:
         require_device(analysis["device"], f"analyses.{name}.device")
 
 
-def check_analysis(analysis: dict, where: str) -> Task:
-    """Checks what the schema cannot: task, simulator, files, shapes. Returns the task."""
+def check_analysis(analysis: dict, where: str) -> Task | None:
+    """Checks what the schema cannot: task, simulator, files, shapes. Returns the task (None for a
+    design-only analysis, whose design block is all there is to check)."""
+    if is_design_only(analysis):
+        if analysis["unfolding"]["activate"]:
+            raise ConfigError(f"{where}.unfolding: unfolding needs an analysis that infers (task, simulations, "
+                              "methods, observations); this one only designs")
+        _check_design(analysis, f"{where}.design")
+        return None
     task = build_task(analysis, where)
     simulations = analysis["simulations"]
     x_shape = None

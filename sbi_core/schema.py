@@ -18,7 +18,7 @@ import yaml
 from sbi_core.errors import ConfigError
 from sbi_core.estimators.registry import METHODS
 
-__all__ = ["TASK_KEYS", "task_settings", "read_yaml", "load_schema", "check_schema"]
+__all__ = ["TASK_KEYS", "task_settings", "is_design_only", "read_yaml", "load_schema", "check_schema"]
 
 # The analysis keys that define the task (prior, simulator, parameters): every step reads them.
 TASK_KEYS = ("task", "histfactory", "simulator", "prior", "parameter_names")
@@ -32,6 +32,17 @@ def task_settings(analysis: dict[str, Any]) -> dict[str, Any]:
         {'task': 'two_moons'}
     """
     return {key: analysis[key] for key in TASK_KEYS if key in analysis}
+
+
+def is_design_only(analysis: dict[str, Any]) -> bool:
+    """Whether a (schema-checked) analysis only designs an experiment: an active ``design`` block
+    and none of the inference keys (no simulations, estimators, observations or report of them).
+
+    Example:
+        >>> is_design_only({"design": {"activate": True}}), is_design_only({"task": "two_moons", "methods": ["npe"]})
+        (True, False)
+    """
+    return "methods" not in analysis and bool(analysis.get("design", {}).get("activate"))
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

@@ -69,9 +69,12 @@ def load_expected(path: str | Path) -> Expected:
 def _lookup(summary: dict, metric: str) -> Any:
     value: Any = summary
     for key in metric.split("/"):
-        if not isinstance(value, dict) or key not in value:
+        if isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]  # a list's entry by position: design/best/best_design/0/1
+        elif isinstance(value, dict) and key in value:
+            value = value[key]
+        else:
             return None
-        value = value[key]
     return value
 
 

@@ -243,6 +243,55 @@ def tiny_reference_run(tmp_path_factory) -> Path:
     return folder
 
 
+# ---------------------------------------------------------------------- two workers (pytest-xdist)
+
+# The modules whose tests read the session's tiny reference run: one worker runs them all (the
+# run is built once), first, as the longest unit; then the modules with the costliest fixtures.
+REFERENCE_RUN_MODULES = ("test_reproducibility", "test_reruns", "test_slurm", "test_workflow")
+COSTLY_MODULES = ("test_unfolding_workflow", "test_design", "test_unfolding", "test_design_workflow")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs two workers, one per core), each worker computes on one
+    thread, torch's and the BLAS's of every process it starts: two workers with two threads each
+    would spin on two cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
+def _module(nodeid: str) -> str:
+    return Path(nodeid.split("::", 1)[0]).stem
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Runs the reference run's modules first and the costly ones next (the scheduler keeps this
+    order); refuses a test that reads the reference run from a module not in REFERENCE_RUN_MODULES,
+    which a second worker would build again."""
+    for item in items:
+        if "tiny_reference_run" in item.fixturenames and _module(item.nodeid) not in REFERENCE_RUN_MODULES:
+            raise pytest.UsageError(f"{item.nodeid} reads tiny_reference_run: add its module to REFERENCE_RUN_MODULES")
+    first = REFERENCE_RUN_MODULES + COSTLY_MODULES
+    items.sort(key=lambda item: first.index(_module(item.nodeid)) if _module(item.nodeid) in first else len(first))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Whole modules per worker (each module's fixtures built once), the reference run's modules as
+    one unit, in collection order (pytest-xdist 3.8's `loadgroup` marks do not group under pytest 9)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = _module(nodeid)
+            return "reference_run" if module in REFERENCE_RUN_MODULES else module
+
+    config.option.loadscopereorder = False
+    return ModuleScheduling(config, log)
+
+
 # ---------------------------------------------------------------------- device (as zuko's tests do)
 
 

@@ -42,18 +42,18 @@ ANALYSIS = {
     "diagnostics": {"num_simulations": 30},
     "design": DESIGN,
 }
-TARGET = "results/des/design/best_design.json"
 
 
 def _write(folder: Path, design: dict) -> None:
-    (folder / "config.yaml").write_text(yaml.safe_dump({"analyses": {"des": {**copy.deepcopy(ANALYSIS), "design": design}}}))
+    """A design-only analysis: the design block and a seed, none of the inference keys."""
+    (folder / "config.yaml").write_text(yaml.safe_dump({"analyses": {"des": {"seed": 4, "design": copy.deepcopy(design)}}}))
 
 
 @pytest.fixture(scope="module")
 def design_run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("design")
     _write(folder, DESIGN)
-    result = snakemake_in(folder, TARGET)
+    result = snakemake_in(folder)
     assert result.returncode == 0, result.stderr[-4000:]
     return folder
 
@@ -81,13 +81,26 @@ def test_the_design_stage_writes_its_artifacts(design_run):
     assert json.loads(state["hyperparameters"])["x_shape"] == [4]  # two outcomes and their two designs
 
 
+def test_a_design_only_analysis_reports_its_design_and_nothing_else(design_run):
+    """No simulations, estimators or calibration were made, and the report does not pretend there were."""
+    results = design_run / "results/des"
+    assert sorted(p.name for p in results.iterdir() if p.is_dir()) == ["benchmarks", "design", "logs"]
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["task"] == "design of linear_gaussian" and summary["methods"] == {} and summary["simulations"] == {}
+    best = json.loads((results / "design/best_design.json").read_text())
+    assert summary["design"]["best"] == best["best"]
+    report = (results / "report.html").read_text()
+    assert "Experimental design (linear_gaussian, T = 2)" in report
+    assert "Calibration verdicts" not in report and "Time per method" not in report
+
+
 def test_a_candidate_setting_reruns_the_design_step_only(design_run):
     _write(design_run, {**DESIGN, "candidates": 7})
     try:
-        dry = snakemake_in(design_run, TARGET, "-n")
+        dry = snakemake_in(design_run, "-n")
         assert dry.returncode == 0, dry.stderr[-3000:]
         jobs = dry.stdout + dry.stderr
-        assert "rule design:" in jobs and "rule design_train:" not in jobs
+        assert "rule design:" in jobs and "rule report:" in jobs and "rule design_train:" not in jobs
     finally:
         _write(design_run, DESIGN)
 
@@ -155,3 +168,16 @@ def test_bad_design_input_is_refused_naming_the_key(change, message):
     config = {"analyses": {"des": {**copy.deepcopy(ANALYSIS), "design": {**DESIGN, **change}}}}
     with pytest.raises(ConfigError, match=message):
         validate_config(config, SCHEMA)
+
+
+def test_an_analysis_is_design_only_or_has_every_inference_key():
+    """Only an active design block may stand alone; an unfolding needs the inference keys."""
+    config = validate_config({"analyses": {"d": {"design": {"activate": True}}}}, SCHEMA)
+    assert config["analyses"]["d"]["design"]["task"] == "linear_gaussian"
+    with pytest.raises(ConfigError, match=r"analyses\.d: '(task|simulations|methods|observations)' is a required"):
+        validate_config({"analyses": {"d": {"design": {"activate": False}}}}, SCHEMA)
+    with pytest.raises(ConfigError, match=r"analyses\.d: '(task|simulations|observations)' is a required"):
+        validate_config({"analyses": {"d": {"methods": ["npe"], "design": {"activate": True}}}}, SCHEMA)
+    unfolding = {"activate": True, "population": {"source": {"builtin": "gaussian_smearing"}, "size": 100}}
+    with pytest.raises(ConfigError, match=r"analyses\.d\.unfolding: unfolding needs an analysis that infers"):
+        validate_config({"analyses": {"d": {"design": {"activate": True}, "unfolding": unfolding}}}, SCHEMA)

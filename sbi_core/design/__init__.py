@@ -2,7 +2,8 @@
 
 Simulators with a design (:mod:`sbi_core.design.tasks`), EIG bounds vectorized over
 designs from the exact likelihood or from any amortised estimator
-(:mod:`sbi_core.design.eig`), and multi-start gradient ascent (:mod:`sbi_core.design.optimise`).
+(:mod:`sbi_core.design.eig`), and multi-start gradient ascent (:mod:`sbi_core.design.optimise`),
+through the simulator or, for a black box, through a learned surrogate (:mod:`sbi_core.design.surrogate`).
 
 Names load on first use (PEP 562), so the workflow's light steps do not import torch.
 """
@@ -27,6 +28,7 @@ _NAMES = {
     "design_training_set": "training",
     "train_design_estimator": "training",
     "train_marginal_likelihood": "training",
+    "surrogate_task": "surrogate",
 }
 
 __all__ = list(_NAMES)

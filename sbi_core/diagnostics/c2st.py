@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.model_selection import KFold, cross_validate
-from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 from torch import Tensor
 
@@ -114,6 +112,10 @@ def c2st(
     std[std < 1e-14] = 1.0  # a constant feature: leave it unscaled rather than divide by zero (as sbi does)
     data = ((np.concatenate([a, b]) - mean) / std).astype(dtype, copy=False)
     target = np.concatenate([np.zeros(a.shape[0]), np.ones(b.shape[0])])
+
+    # here, not at import: sklearn costs seconds, and most steps that import the diagnostics never run a C2ST
+    from sklearn.model_selection import KFold, cross_validate
+    from sklearn.neural_network import MLPClassifier
 
     dim = a.shape[1]
     classifier = MLPClassifier(

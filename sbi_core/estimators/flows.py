@@ -17,8 +17,6 @@ import math
 from typing import Any
 
 import torch
-from sbi.inference import NLE, NPE
-from sbi.neural_nets import likelihood_nn, posterior_nn
 from torch import Tensor, nn
 from torch.distributions import Distribution
 
@@ -26,7 +24,7 @@ from sbi_core.estimators.device import prior_on_device
 
 __all__ = ["NullTracker", "train_flow", "build_flow"]
 
-_TRAINERS = {"npe": (NPE, posterior_nn), "nle": (NLE, likelihood_nn)}
+_FLOW_METHODS = ("npe", "nle")
 _ARCHITECTURE = ("flow", "hidden_features", "num_transforms", "num_bins")
 
 
@@ -57,7 +55,9 @@ def train_flow(
         "dim_theta": int(theta.shape[1]),
         "x_shape": list(x.shape[1:]),
     }
-    trainer_class, _ = _TRAINERS[_method(method)]
+    from sbi.inference import NLE, NPE  # here, not at import: sbi.inference costs seconds per job
+
+    trainer_class = {"npe": NPE, "nle": NLE}[_method(method)]
     trainer = trainer_class(
         prior=prior_on_device(prior, device),  # sbi checks that the prior samples on its device
         density_estimator=_builder(hyperparameters),
@@ -108,13 +108,15 @@ class NullTracker:
 
 
 def _method(method: str) -> str:
-    if method not in _TRAINERS:
-        raise ValueError(f"method: expected one of {', '.join(_TRAINERS)} for a flow, got {method!r}")
+    if method not in _FLOW_METHODS:
+        raise ValueError(f"method: expected one of {', '.join(_FLOW_METHODS)} for a flow, got {method!r}")
     return method
 
 
 def _builder(hyperparameters: dict[str, Any]):
-    _, factory = _TRAINERS[_method(hyperparameters["method"])]
+    from sbi.neural_nets import likelihood_nn, posterior_nn
+
+    factory = {"npe": posterior_nn, "nle": likelihood_nn}[_method(hyperparameters["method"])]
     return factory(
         hyperparameters["flow"],
         hidden_features=hyperparameters["hidden_features"],

@@ -26,8 +26,6 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from sbi.samplers.rejection.rejection import accept_reject_sample
-from sbi.utils.sbiutils import within_support
 from torch import Tensor
 from torch.distributions import Distribution
 
@@ -88,6 +86,9 @@ class NPEEstimator(Estimator):
 
         ``sample`` raises :class:`~sbi_core.errors.SamplingError` for a NaN/inf x, and when an
         observation's acceptance stays below ``MIN_ACCEPTANCE`` after ``MIN_DRAWS`` draws."""
+        from sbi.samplers.rejection.rejection import accept_reject_sample
+        from sbi.utils.sbiutils import within_support
+
         prior = self.require_prior()
         device = self.device
         support = prior_on_device(prior, device)

@@ -2,7 +2,8 @@
 
 `design_train` trains one amortised estimator on simulations at designs drawn over the
 whole space; `design` scores candidate designs with every method (``eig.csv``), runs
-multi-start gradient ascent with each differentiable method, re-estimates every method's
+multi-start gradient ascent with each method (through the simulator, or for one without
+gradients through the design NLE's flow when NLE is among the methods), re-estimates every method's
 best design on fresh simulations (sPCE at large L where the simulator has a likelihood,
 else the method itself), and writes ``best_design.json``, the ascent's paths and a plot.
 """
@@ -21,6 +22,7 @@ from sbi_core.design.eig import EIGEstimate, estimator_eig, likelihood_eig
 from sbi_core.design.optimise import multistart_ascent
 from sbi_core.design.plots import plot_design
 from sbi_core.design.space import DesignSpace
+from sbi_core.design.surrogate import surrogate_task
 from sbi_core.design.tasks import LIKELIHOOD_METHODS, DesignTask, build_design_task
 from sbi_core.design.training import train_design_estimator
 from sbi_core.estimators import load_estimator, require_device
@@ -107,6 +109,8 @@ def design(
     optimiser, fresh = settings["optimiser"], settings["reestimate"]
     generator = torch.Generator().manual_seed(derive_seed(seed, "design", "candidates"))
     candidates = _candidates(task.space, settings["candidates"], generator).to(device)
+    # A black box is climbed through the design NLE's reparametrised flow, where one was trained.
+    ascent_task = task if task.differentiable else surrogate_task(task, loaded["nle"]) if "nle" in loaded else None
     curves, results, paths, flat_warnings = {}, {}, {}, []
     for method in settings["methods"]:
         seed_everything(derive_seed(seed, "design", "score", method))
@@ -125,10 +129,10 @@ def design(
         best_design = candidates[curve.eig.argmax()].cpu()
         record = {"candidate_best": best_design.tolist(), "candidate_eig": float(curve.eig.max()),
                   "scoring_seconds": time.perf_counter() - started}
-        if task.differentiable and optimiser["starts"] > 0:
+        if ascent_task is not None and optimiser["starts"] > 0:
             seed_everything(derive_seed(seed, "design", "ascent", method))
             started = time.perf_counter()
-            step_score = _scorer(task, method, loaded, settings, optimiser["num_outer"], optimiser["num_inner"])
+            step_score = _scorer(ascent_task, method, loaded, settings, optimiser["num_outer"], optimiser["num_inner"])
             result = multistart_ascent(
                 lambda d: step_score(d).eig, task.space, optimiser["starts"], optimiser["steps"],
                 optimiser["learning_rate"], generator=torch.Generator().manual_seed(derive_seed(seed, "design", "starts")),
@@ -138,7 +142,7 @@ def design(
             paths[method] = result
             best_design = result.final[final.eig.argmax().cpu()]
             record.update(ascent_best=best_design.tolist(), ascent_eig=float(final.eig.max()),
-                          ascent_seconds=time.perf_counter() - started)
+                          ascent_seconds=time.perf_counter() - started, ascent_through=ascent_task.name)
         seed_everything(derive_seed(seed, "design", "reestimate", method))
         judge = "spce" if task.log_likelihood is not None else method
         with torch.no_grad():

@@ -218,13 +218,8 @@ def _render(numbers: dict, plots: list[str]) -> str:
         for p in plots
     )
     prov = numbers["provenance"]
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>sbi_core report: {html.escape(numbers['analysis'])}</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}}figure{{display:inline-block;margin:0.5em}}
-img{{max-width:520px}}figcaption{{font-size:0.9em;color:#444}}</style></head><body>
-<h1>Analysis <code>{html.escape(numbers['analysis'])}</code> (task {html.escape(numbers['task'])}, seed {numbers['seed']})</h1>
-<h2>Simulations</h2>
+    # a design-only analysis has no simulations, estimators or calibration to show
+    inference = f"""<h2>Simulations</h2>
 <table><tr><th>split</th><th>source</th><th>simulated</th><th>invalid (dropped)</th><th>used</th></tr>{sims}</table>
 <h2>Training</h2>
 <table><tr><th>method</th><th>epochs</th><th>best val. loss</th></tr>{training}</table>
@@ -237,12 +232,18 @@ C2ST: classifier accuracy between posterior and reference samples (0.5 is indist
 standard error. PPC: predictive p-value of the observation's distance from the posterior predictive mean.</p>
 <table><tr><th>method</th><th>SBC min KS p / χ² p</th><th>SBC log-density KS p</th><th>HPD coverage</th>
 <th>TARP</th><th>C2ST</th><th>PPC p</th></tr>{_verdict_rows(methods)}</table>
-{_limit_rows(numbers.get("upper_limits", {}))}
+""" if methods or sims else ""
+    timing = f"<h2>Time per method (seconds)</h2>\n<table>{_timing_rows(methods)}</table>\n" if methods else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>sbi_core report: {html.escape(numbers['analysis'])}</title>
+<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto;}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #bbb;padding:4px 8px;text-align:right}}figure{{display:inline-block;margin:0.5em}}
+img{{max-width:520px}}figcaption{{font-size:0.9em;color:#444}}</style></head><body>
+<h1>Analysis <code>{html.escape(numbers['analysis'])}</code> (task {html.escape(numbers['task'])}, seed {numbers['seed']})</h1>
+{inference}{_limit_rows(numbers.get("upper_limits", {}))}
 {render_unfolding(numbers.get("unfolding"))}
 {render_design(numbers.get("design"))}
-<h2>Time per method (seconds)</h2>
-<table>{_timing_rows(methods)}</table>
-<h2>Plots</h2>{figures}
+{timing}<h2>Plots</h2>{figures}
 <h2>Provenance</h2><pre>{html.escape(str(prov))}</pre>
 </body></html>
 """

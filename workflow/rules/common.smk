@@ -5,7 +5,7 @@ Snakemake reruns exactly the jobs a config change touches.
 """
 
 from sbi_core.estimators.registry import LIKELIHOOD_METHODS, METHODS, method_spec
-from sbi_core.schema import task_settings
+from sbi_core.schema import is_design_only, task_settings
 
 
 wildcard_constraints:
@@ -29,7 +29,12 @@ localrules:
 
 SEED = lookup(dpath="analyses/{analysis}/seed", within=config)
 DEVICE = lookup(dpath="analyses/{analysis}/device", within=config)
-TASK_NAME = lookup(dpath="analyses/{analysis}/task", within=config)
+
+
+def TASK_NAME(wildcards):
+    """The analysis's task; a design-only analysis is named by the task it designs."""
+    analysis = analysis_config(wildcards)
+    return analysis.get("task") or f"design of {analysis['design']['task']}"
 
 
 def analysis_config(wildcards):
@@ -301,6 +306,19 @@ def design_report_inputs(analysis):
 
 def report_inputs(wildcards):
     analysis = wildcards.analysis
+    if is_design_only(config["analyses"][analysis]):
+        inference = (
+            "simulation_metadata",
+            "estimator_metadata",
+            "calibrations",
+            "c2st",
+        )
+        inference += ("predictive_checks", "limits", "plots")
+        return {
+            **dict.fromkeys(inference, []),
+            **unfolding_report_inputs(analysis),
+            **design_report_inputs(analysis),
+        }
     methods = config["analyses"][analysis]["methods"]
     observations = observation_names(analysis)
     prefix = f"results/{analysis}"
