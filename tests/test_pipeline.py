@@ -34,12 +34,12 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py: small n
 
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory) -> tuple[dict, Path]:
-    """A validated tiny gaussian_linear analysis with NPE and NLE, and its results folder."""
+    """A validated tiny gaussian_linear analysis with NPE, NLE, NRE-A and BNRE, and its results folder."""
     analysis = validated({
         "task": "gaussian_linear",
         "seed": 3,
         "simulations": {"train": 300, "test": 20, "shards": 2},
-        "methods": ["npe", "nle"],
+        "methods": ["npe", "nle", "nre_a", "bnre"],
         "observations": [{"name": "o1", "theta": [0.1] * 10}],
         "training": {"hidden_features": 16, "num_transforms": 2, "batch_size": 100, "max_epochs": 3, "patience": 2},
         "sampling": {"num_samples": 40, "num_chains": 4, "warmup_steps": 10},
@@ -70,7 +70,8 @@ def _keys(block: dict, keys: tuple[str, ...]) -> dict:
     return {key: block[key] for key in keys if key in block}
 
 
-@pytest.mark.parametrize("method", ["npe", "nle"])  # NRE: through Snakemake in tests/conftest.py's reference run
+# NRE and NRE-C: through Snakemake in tests/conftest.py's reference run
+@pytest.mark.parametrize("method", ["npe", "nle", "nre_a", "bnre"])
 def test_every_step_in_process(settings, simulated, method):
     analysis, _ = settings
     root, task, seed, spec = simulated, task_settings(analysis), analysis["seed"], method_spec(method)
