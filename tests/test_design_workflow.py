@@ -71,6 +71,10 @@ def test_the_design_stage_writes_its_artifacts(design_run):
         design = np.asarray(record["best_design"])
         assert design.shape == (2, 1) and np.all(np.abs(design) <= 1)
         assert record["reestimated_by"] == "spce" and record["best_eig_stderr"] > 0
+        # the best candidate and the ascent's winner were re-estimated side by side; the higher won
+        assert set(record["reestimates"]) == {"candidates", "ascent"}
+        assert record["best_eig"] == max(record["reestimates"].values())
+        assert record["best_eig"] == record["reestimates"][record["best_from"]]
         # the re-estimate on fresh simulations agrees with the exact EIG of the design it chose
         assert abs(record["best_eig"] - record["exact_eig_of_best"]) < 4 * record["best_eig_stderr"] + 0.02
     assert best["best"]["best_eig"] == max(r["best_eig"] for r in best["methods"].values())

@@ -3,9 +3,10 @@
 `design_train` trains one amortised estimator on simulations at designs drawn over the
 whole space; `design` scores candidate designs with every method (``eig.csv``), runs
 multi-start gradient ascent with each method (through the simulator, or for one without
-gradients through the design NLE's flow when NLE is among the methods), re-estimates every method's
-best design on fresh simulations (sPCE at large L where the simulator has a likelihood,
-else the method itself), and writes ``best_design.json``, the ascent's paths and a plot.
+gradients through the design NLE's flow when NLE is among the methods), re-estimates each
+method's best candidate and ascent winner on the same fresh simulations (sPCE at large L where
+the simulator has a likelihood, else the method itself; the higher is the method's best design),
+and writes ``best_design.json``, the ascent's paths and a plot.
 """
 
 from __future__ import annotations
@@ -126,8 +127,8 @@ def design(
         if flat:
             warnings.warn(flat, stacklevel=1)
             flat_warnings.append(flat)
-        best_design = candidates[curve.eig.argmax()].cpu()
-        record = {"candidate_best": best_design.tolist(), "candidate_eig": float(curve.eig.max()),
+        contenders = {"candidates": candidates[curve.eig.argmax()].cpu()}
+        record = {"candidate_best": contenders["candidates"].tolist(), "candidate_eig": float(curve.eig.max()),
                   "scoring_seconds": time.perf_counter() - started}
         if ascent_task is not None and optimiser["starts"] > 0:
             seed_everything(derive_seed(seed, "design", "ascent", method))
@@ -140,14 +141,20 @@ def design(
             with torch.no_grad():
                 final = score(result.final.to(device))
             paths[method] = result
-            best_design = result.final[final.eig.argmax().cpu()]
-            record.update(ascent_best=best_design.tolist(), ascent_eig=float(final.eig.max()),
+            contenders["ascent"] = result.final[final.eig.argmax().cpu()]
+            record.update(ascent_best=contenders["ascent"].tolist(), ascent_eig=float(final.eig.max()),
                           ascent_seconds=time.perf_counter() - started, ascent_through=ascent_task.name)
         seed_everything(derive_seed(seed, "design", "reestimate", method))
+        # The best candidate and the ascent's winner, re-estimated on the same fresh simulations; the higher wins.
         judge = "spce" if task.log_likelihood is not None else method
         with torch.no_grad():
-            again = _scorer(task, judge, loaded, settings, fresh["num_outer"], fresh["num_inner"])(best_design[None].to(device))
-        record.update(best_design=best_design.tolist(), best_eig=float(again.eig[0]), best_eig_stderr=float(again.stderr[0]),
+            again = _scorer(task, judge, loaded, settings, fresh["num_outer"], fresh["num_inner"])(
+                torch.stack(list(contenders.values())).to(device))
+        pick = int(again.eig.argmax())
+        best_design = list(contenders.values())[pick]
+        record.update(best_design=best_design.tolist(), best_eig=float(again.eig[pick]),
+                      best_eig_stderr=float(again.stderr[pick]), best_from=list(contenders)[pick],
+                      reestimates={k: float(e) for k, e in zip(contenders, again.eig)},
                       reestimated_by=again.method, estimator=curve.method)
         if task.exact_eig is not None:
             record["exact_eig_of_best"] = float(task.exact_eig(best_design[None])[0])

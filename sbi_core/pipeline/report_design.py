@@ -13,7 +13,7 @@ __all__ = ["summarize_design", "render_design"]
 def summarize_design(best_design: str) -> dict[str, Any]:
     """The best design overall and per method, each re-estimated on fresh simulations, from best_design.json."""
     best = read_json(best_design)
-    keys = ("best_design", "best_eig", "best_eig_stderr", "reestimated_by", "estimator", "exact_eig_of_best",
+    keys = ("best_design", "best_eig", "best_eig_stderr", "best_from", "reestimated_by", "estimator", "exact_eig_of_best",
             "candidate_eig", "ascent_eig")
     return {"task": best["task"], "num_experiments": best["num_experiments"],
             "design_variables": best["design_variables"], "best": best["best"],
@@ -35,7 +35,7 @@ def render_design(design: dict[str, Any] | None) -> str:
         ascent = f"{r['ascent_eig']:.3f}" if "ascent_eig" in r else "—"
         rows.append(f"<tr><th>{html.escape(method)}</th>" + "".join(f"<td>{html.escape(v)}</td>" for v in (
             r["estimator"], _design(r["best_design"]), f"{r['best_eig']:.3f} ± {r['best_eig_stderr']:.3f}",
-            r["reestimated_by"], exact, f"{r['candidate_eig']:.3f}", ascent)) + "</tr>")
+            f"{r['reestimated_by']}, from the {r.get('best_from', 'candidates')}", exact, f"{r['candidate_eig']:.3f}", ascent)) + "</tr>")
     best = design["best"]
     warned = "".join(f"<p><strong>Warning:</strong> {html.escape(w)}</p>" for w in design.get("warnings", []))
     return (
