@@ -10,11 +10,13 @@ import yaml
 from sbi_core.config import load_config, validate_config
 from sbi_core.cli import main
 from sbi_core.errors import ConfigError
+from sbi_core.schema import is_design_only
 from sbi_core.verify import format_table, load_expected, verify_analysis
 from tests.conftest import REPO, SCHEMA
 
 REFERENCES = sorted((REPO / "config" / "analyses").glob("*.expected.yaml"))
-SUMMARY = {"methods": {"npe": {"c2st": {"o1": {"accuracy": 0.55}}, "coverage": {"verdict": "calibrated"}}}}
+SUMMARY = {"methods": {"npe": {"c2st": {"o1": {"accuracy": 0.55}}, "coverage": {"verdict": "calibrated"}}},
+           "design": {"best": {"best_design": [[1.5, 2.0]]}}}
 
 
 def _write(folder: Path, expected: dict, analyses: tuple[str, ...] = ("demo",)) -> Path:
@@ -31,12 +33,15 @@ def test_numbers_pass_within_their_tolerance_and_verdicts_must_match(tmp_path):
         {"metric": "methods/npe/coverage/verdict", "expected": "calibrated"},
         {"metric": "methods/npe/coverage/verdict", "expected": "overconfident"},
         {"metric": "methods/npe/coverage", "expected": 1.0, "tolerance": 1.0},
+        {"metric": "design/best/best_design/0/1", "expected": 2.1, "tolerance": 0.2},  # a list's entry by position
+        {"metric": "design/best/best_design/1/0", "expected": 1.5, "tolerance": 0.2},
     ]}))
     results = verify_analysis(SUMMARY, expected)
-    assert [r.passed for r in results] == [True, False, True, False, False]
+    assert [r.passed for r in results] == [True, False, True, False, False, True, False]
     assert results[1].reason == "off by 0.05" and results[4].reason == "not a finite number"
+    assert results[5].observed == 2.0 and results[6].reason == "missing from summary.json"
     table = format_table("demo", results)
-    assert table.splitlines()[-1] == "  2 of 5 checks pass: NOT reproduced"
+    assert table.splitlines()[-1] == "  3 of 7 checks pass: NOT reproduced"
     assert "±0.03" in table and "exact" in table
 
 
@@ -68,13 +73,18 @@ def test_expected_file_must_name_an_analysis_of_its_config(tmp_path):
 
 
 def test_the_reference_analyses_are_shipped_with_stored_numbers():
-    tasks, unfolding_tasks = set(), set()
+    tasks, unfolding_tasks, design_tasks = set(), set(), set()
     for path in REFERENCES:
         expected = load_expected(path)
         assert expected.config == path.with_name(path.name.replace(".expected", "")).resolve()
         config = validate_config(load_config(expected.config), SCHEMA, check_files=False)
         analysis = config["analyses"][expected.analysis]
         assert config["targets"] == [expected.analysis]
+        if is_design_only(analysis):  # every method's re-estimated best design is stored
+            design_tasks.add(analysis["design"]["task"])
+            metrics = {c["metric"] for c in expected.checks}
+            assert {f"design/methods/{m}/best_eig" for m in analysis["design"]["methods"]} <= metrics
+            continue
         if analysis["unfolding"]["activate"]:
             unfolding_tasks.add(analysis["task"])
             _check_unfolding_reference(analysis, expected.checks)
@@ -94,6 +104,7 @@ def test_the_reference_analyses_are_shipped_with_stored_numbers():
     assert {"gaussian_linear", "two_moons"} <= tasks
     # slcp (config/analyses/unfolding_slcp.yaml) has no stored numbers yet.
     assert {"gaussian_smearing", "falling_spectrum", "two_moons"} <= unfolding_tasks
+    assert {"location_finding", "pharmacokinetic", "counting_cut"} <= design_tasks
 
 
 def _check_unfolding_reference(analysis: dict, checks: list[dict]) -> None:
