@@ -24,12 +24,14 @@ import zipfile
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from sbi_core.errors import ArtifactError
+
+if TYPE_CHECKING:  # torch loads where a .pt is read or written: light steps (merges, the report) never need it
+    import torch
 
 __all__ = [
     "atomic_path",
@@ -122,6 +124,8 @@ def read_provenance(path: str | Path) -> dict | None:
     """The provenance stored in a .npz or .pt artifact (None if it has none)."""
     path = Path(path)
     if path.suffix == ".pt":
+        import torch
+
         record = torch.load(path, map_location="cpu", weights_only=True).get("provenance")
     else:
         with np.load(path) as data:
@@ -237,6 +241,8 @@ def save_state(
     payload = {"state_dict": state_dict, "hyperparameters": json.dumps(hyperparameters)}
     if provenance is not None:
         payload["provenance"] = json.dumps(provenance)
+    import torch
+
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:  # a Python file: a failed write is an OSError, not torch's "unexpected pos"
             torch.save(payload, f)
@@ -253,6 +259,8 @@ def load_state(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             unread, and torch's suggestion to load it with ``weights_only=False`` (running any
             code it holds) is not passed on.
     """
+    import torch
+
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:

@@ -7,10 +7,22 @@ job imports only the step it runs, not sbi, zuko, arviz or matplotlib for every 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["lazy_exports"]
+__all__ = ["is_tensor", "lazy_exports"]
+
+
+def is_tensor(value: Any) -> bool:
+    """Whether `value` is a torch tensor, without importing torch (no torch loaded: no tensor exists).
+
+    Example:
+        >>> is_tensor([1.0])
+        False
+    """
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
 
 
 def lazy_exports(

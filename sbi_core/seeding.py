@@ -10,7 +10,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-import torch
 
 __all__ = ["derive_seed", "seed_everything"]
 
@@ -32,5 +31,7 @@ def derive_seed(seed: int, *stream: str | int) -> int:
 
 def seed_everything(seed: int) -> None:
     """Seeds torch and numpy's global generators (simulators may use either)."""
+    import torch  # here, not at import: steps that only derive seeds (C2ST) do not load torch
+
     torch.manual_seed(seed)
     np.random.seed(seed)

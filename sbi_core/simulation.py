@@ -8,14 +8,17 @@ rows whose x holds NaN/inf, counts them, and fails when too many are invalid.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from sbi_core.errors import SimulationError
 from sbi_core.io import load_simulations
 from sbi_core.seeding import derive_seed, seed_everything
-from sbi_core.tasks import Task
+
+if TYPE_CHECKING:  # the merge reads files only: its jobs do not load torch
+    from sbi_core.tasks import Task
 
 __all__ = ["shard_sizes", "simulate_shard", "simulate_at", "collect_simulations"]
 
@@ -66,12 +69,16 @@ def simulate_shard(
                 f"{label} failed (analysis seed {seed}, shard seed {shard_seed}, rows "
                 f"{start}..{start + len(batch) - 1}): {error!r}"
             ) from error
+    import torch
+
     x = torch.cat(xs) if xs else torch.empty((0,))
     return theta.numpy(), x.numpy().astype(np.float32)
 
 
 def simulate_at(task: Task, theta: list[float], seed: int, name: str) -> np.ndarray:
     """Simulates one observation at the given true parameters (stream ``(observe, name)``)."""
+    import torch
+
     seed_everything(derive_seed(seed, "observe", name))
     x = task.simulate(torch.tensor([theta], dtype=torch.float32))
     return x[0].numpy().astype(np.float32)

@@ -160,3 +160,26 @@ def test_a_garbage_posterior_file_is_named(tmp_path):
     with pytest.raises(ArtifactError, match=r"o1\.nc: not an ArviZ InferenceData netCDF file with a posterior group"):
         plot_posterior(NAME, "npe", str(tmp_path / "o1.nc"), "unused.npz", "unused.npz", str(tmp_path / "pair.png"))
     assert not (tmp_path / "pair.png").exists()
+
+
+LIGHT_STEPS = ("collect", "c2st", "plot_posterior", "report")
+
+
+@pytest.mark.parametrize("step", LIGHT_STEPS)
+def test_light_steps_start_without_torch(step, tmp_path):
+    """A job that only reads and writes files (merges, C2ST, pair plots, the report) does not load
+    torch, which costs every job 2-3 s of start-up; start_job caps the threads through OMP_NUM_THREADS,
+    which torch reads when a heavier step loads it."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys; from sbi_core.job import start_job; start_job({str(tmp_path / 'job.log')!r}, 1); "
+        f"from sbi_core.pipeline import {step}; "
+        "assert 'torch' not in sys.modules, 'torch loaded'; "
+        "import torch; assert torch.get_num_threads() == 1, torch.get_num_threads()"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert result.returncode == 0, (tmp_path / "job.log").read_text()[-2000:]

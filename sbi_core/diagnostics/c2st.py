@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
-from torch import Tensor
+
+from sbi_core.lazy import is_tensor
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["C2STResult", "c2st"]
 
@@ -26,7 +31,7 @@ class C2STResult:
 
 
 def _as_samples(samples: Tensor | NDArray, name: str) -> NDArray[np.floating]:
-    if isinstance(samples, Tensor):
+    if is_tensor(samples):
         samples = samples.detach().cpu().numpy()
     samples = np.asarray(samples)
     # Float32 stays float32, as sbibm's float32 tensors do: sklearn's MLP then trains in float32 too.

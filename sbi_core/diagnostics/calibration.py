@@ -10,15 +10,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
-from torch import Tensor
 
 from sbi_core.diagnostics.coverage import coverage_verdict, hpd_credibility
 from sbi_core.diagnostics.sbc import sbc_ranks, sbc_uniformity
 from sbi_core.diagnostics.tarp import tarp
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["Calibration", "calibrate"]
 

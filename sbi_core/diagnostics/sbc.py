@@ -7,12 +7,16 @@ posterior ``q(theta | x)``, the rank of ``theta`` among the samples is uniform o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy import stats
-from torch import Tensor
+
+from sbi_core.lazy import is_tensor
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 __all__ = ["sbc_ranks", "sbc_uniformity", "sbc_rank_histogram", "sbc_default_num_bins"]
 
@@ -21,7 +25,7 @@ _JITTER_SEED = 0
 
 
 def _as_numpy(array: Tensor | NDArray, name: str) -> NDArray:
-    if isinstance(array, Tensor):
+    if is_tensor(array):
         return array.detach().cpu().numpy()
     if isinstance(array, np.ndarray):
         return array

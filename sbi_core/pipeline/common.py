@@ -1,16 +1,19 @@
-"""What several steps share: the task and the posterior of a saved estimator, and posterior files."""
+"""What several steps share: the task and the posterior of a saved estimator, and the files of
+observations, reference samples and posterior samples."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sbi_core.errors import ArtifactError
-from sbi_core.estimators import PosteriorEstimate, load_estimator, require_device
-from sbi_core.tasks import Task, build_task
 
-__all__ = ["load_posterior", "read_posterior_samples"]
+if TYPE_CHECKING:  # loaded by load_posterior: the steps that only read files (C2ST, plots) do not load torch
+    from sbi_core.estimators import PosteriorEstimate
+    from sbi_core.tasks import Task
+
+__all__ = ["load_posterior", "read_posterior_samples", "load_observation", "load_reference_samples"]
 
 
 def load_posterior(
@@ -25,6 +28,9 @@ def load_posterior(
         sampling: The ``sampling`` keys the method reads.
         device: ``analyses.<name>.device``; the posterior runs there.
     """
+    from sbi_core.estimators import load_estimator, require_device
+    from sbi_core.tasks import build_task
+
     built = build_task(task, f"analyses.{name}")
     device = require_device(device, f"analyses.{name}.device")
     trained = load_estimator(estimator, prior=built.prior, device=device)
@@ -33,11 +39,16 @@ def load_posterior(
 
 def read_posterior_samples(path: str) -> tuple[np.ndarray, list[str]]:
     """Reads posterior samples ``[n, d]`` (chains stacked) and the parameter names from an
-    InferenceData netCDF file; an ArtifactError naming the file if it is not one."""
-    import arviz as az  # here, not at import: most steps never read samples (arviz, xarray: seconds per job)
+    InferenceData netCDF file; an ArtifactError naming the file if it is not one.
+
+    The posterior group is read with xarray, which ArviZ reads it with: importing ArviZ itself
+    costs 2-3 s more (its plots and statistics), a good part of a C2ST or pair-plot job.
+    """
+    import xarray as xr  # here, not at import: most steps never read samples
 
     try:
-        posterior = az.from_netcdf(path).posterior
+        with xr.open_dataset(path, group="posterior") as posterior:
+            posterior.load()
     except (OSError, ValueError, AttributeError) as error:
         raise ArtifactError(
             f"{path}: not an ArviZ InferenceData netCDF file with a posterior group (as the sample step "
@@ -45,3 +56,15 @@ def read_posterior_samples(path: str) -> tuple[np.ndarray, list[str]]:
         ) from error
     names = [str(name) for name in posterior.data_vars]
     return np.stack([posterior[p].values.reshape(-1) for p in names], axis=-1), names
+
+
+def load_observation(path: str) -> dict[str, np.ndarray]:
+    """Reads an observation file written by :func:`observe`."""
+    with np.load(path) as data:
+        return {key: data[key] for key in data.files}
+
+
+def load_reference_samples(path: str) -> np.ndarray | None:
+    """Reads the samples written by :func:`reference_posterior`; None where there are none."""
+    samples = load_observation(path)["reference_samples"]
+    return samples if len(samples) else None

@@ -17,7 +17,7 @@ from sbi_core.errors import ConfigError
 from sbi_core.estimators import LIKELIHOOD_METHODS, load_estimator
 from sbi_core.io import provenance, read_json, write_json
 from sbi_core.limits import cls_upper_limit, histfactory_asimov_prior, pyhf_upper_limit, support_bounds
-from sbi_core.pipeline.observe import load_observation
+from sbi_core.pipeline.common import load_observation
 from sbi_core.plots import plot_cls_scan
 from sbi_core.seeding import derive_seed
 from sbi_core.tasks.histfactory import HistFactoryModel, build_histfactory

@@ -9,11 +9,12 @@ import torch
 
 from sbi_core.errors import SimulationError
 from sbi_core.io import npz_array_shapes, provenance, read_array, read_observation, save_arrays
+from sbi_core.pipeline.common import load_observation
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.simulation import simulate_at
 from sbi_core.tasks import build_task
 
-__all__ = ["observe", "reference_posterior", "load_observation", "load_reference_samples"]
+__all__ = ["observe", "reference_posterior"]
 
 
 def observe(
@@ -80,15 +81,3 @@ def reference_posterior(
         samples = np.zeros((0, built.dim_theta))
     settings = {"task": task, "num_samples": num_samples, "samples_file": samples_file}
     save_arrays(output, {"reference_samples": samples.astype(np.float32)}, provenance(settings, seed))
-
-
-def load_observation(path: str) -> dict[str, np.ndarray]:
-    """Reads an observation file written by :func:`observe`."""
-    with np.load(path) as data:
-        return {key: data[key] for key in data.files}
-
-
-def load_reference_samples(path: str) -> np.ndarray | None:
-    """Reads the samples written by :func:`reference_posterior`; None where there are none."""
-    samples = load_observation(path)["reference_samples"]
-    return samples if len(samples) else None

@@ -10,7 +10,7 @@ import torch
 
 from sbi_core.io import atomic_path, provenance
 from sbi_core.pipeline.common import load_posterior
-from sbi_core.pipeline.observe import load_observation
+from sbi_core.pipeline.common import load_observation
 from sbi_core.seeding import derive_seed, seed_everything
 
 __all__ = ["sample"]

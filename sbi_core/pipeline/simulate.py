@@ -7,7 +7,6 @@ from typing import Any
 
 from sbi_core.io import provenance, save_simulations, write_json
 from sbi_core.simulation import collect_simulations, simulate_shard
-from sbi_core.tasks import build_task
 
 __all__ = ["simulate", "collect"]
 
@@ -37,6 +36,8 @@ def simulate(
         time_limit: Seconds one simulator call may take (``simulations.time_limit``).
         output: The shard's .npz file.
     """
+    from sbi_core.tasks import build_task  # here: the merge step shares this module and needs no torch
+
     settings = {"task": task, "split": split, "num_simulations": num_simulations, "shards": shards}
     built = build_task(task, f"analyses.{name}")
     theta, x = simulate_shard(built, num_simulations, shards, shard, seed, split, time_limit=time_limit)

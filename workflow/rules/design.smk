@@ -9,7 +9,7 @@ rule design_train:
         "results/{analysis}/benchmarks/design/train_{method}.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=240,
@@ -38,7 +38,7 @@ rule design:
         "results/{analysis}/benchmarks/design/design.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=240,

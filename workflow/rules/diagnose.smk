@@ -29,7 +29,7 @@ rule diagnose:
         "results/{analysis}/benchmarks/diagnose/{method}.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=240,
@@ -69,7 +69,7 @@ rule c2st:
         "results/{analysis}/benchmarks/c2st/{method}_{obs}.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
@@ -123,7 +123,7 @@ rule posterior_predictive:
         "results/{analysis}/benchmarks/posterior_predictive/{method}_{obs}.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,

@@ -39,7 +39,7 @@ rule upper_limit:
         "results/{analysis}/benchmarks/limits/{method}.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=120,

@@ -12,7 +12,7 @@ rule sample:
         "results/{analysis}/benchmarks/sample/{method}_{obs}.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=120,

@@ -90,7 +90,7 @@ rule reference_posterior:
         "results/{analysis}/benchmarks/reference_posterior/{obs}.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,

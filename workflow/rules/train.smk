@@ -18,7 +18,7 @@ rule train:
         "results/{analysis}/benchmarks/train/{method}.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=240,

@@ -45,7 +45,7 @@ rule unfold:
         "results/{analysis}/benchmarks/unfolding/{method}.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=480,
@@ -73,7 +73,7 @@ rule unfold_replica:
         "results/{analysis}/benchmarks/unfolding/{method}_replica_{replica}.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=480,
@@ -162,7 +162,7 @@ rule eb_posteriors:
         "results/{analysis}/benchmarks/unfolding/{method}_posteriors.tsv"
     conda:
         "../../envs/sbi.yaml"
-    threads: 4
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=120,
