@@ -279,12 +279,12 @@ def test_c2st_equals_the_sbibm_procedure(dtype):
 
 def test_c2st_uses_every_sample_unless_capped():
     # The old default silently subsampled each set to 2000, while its callers reported the count they passed.
-    reference, estimate = gaussian_pair(shift=1.0, seed=2, n=3000)
-    capped = c2st(reference, estimate, max_samples=2000)
-    assert capped.num_samples_a == capped.num_samples_b == 2000
-    assert capped.stderr == pytest.approx(np.sqrt(capped.accuracy * (1 - capped.accuracy) / 4000))
+    reference, estimate = gaussian_pair(shift=1.0, seed=2, n=1000)
+    capped = c2st(reference, estimate, max_samples=600)
+    assert capped.num_samples_a == capped.num_samples_b == 600
+    assert capped.stderr == pytest.approx(np.sqrt(capped.accuracy * (1 - capped.accuracy) / 1200))
     full = c2st(reference, estimate)
-    assert full.num_samples_a == full.num_samples_b == 3000
+    assert full.num_samples_a == full.num_samples_b == 1000
     assert full.accuracy != capped.accuracy
     unequal = c2st(reference[:600], estimate[:500])
     assert (unequal.num_samples_a, unequal.num_samples_b) == (600, 500)
