@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -290,6 +292,59 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
     config.option.loadscopereorder = False
     return ModuleScheduling(config, log)
+
+
+# ---------------------------------------------------------------------- the test SLURM cluster
+
+CLUSTER_SCRIPTS = REPO / "tests" / "cluster"
+SLURM_STATE = "SBI_CORE_TEST_SLURM_STATE"  # set while the session's cluster is up: its state folder
+
+
+def can_start_slurm() -> bool:
+    """Starting the test cluster needs root and apt-get (as in CI)."""
+    return os.geteuid() == 0 and shutil.which("apt-get") is not None
+
+
+def start_slurm(state: Path) -> subprocess.CompletedProcess:
+    """Installs (where needed) and starts the single-node cluster; its daemons' PIDs go to `state`."""
+    return subprocess.run(["bash", str(CLUSTER_SCRIPTS / "start-single-node.sh")], env={**os.environ, "STATE": str(state)},
+                          capture_output=True, text=True)
+
+
+def stop_slurm(state: Path) -> None:
+    subprocess.run(["bash", str(CLUSTER_SCRIPTS / "stop-single-node.sh")], env={**os.environ, "STATE": str(state)},
+                   capture_output=True)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist starts its workers, which inherit SLURM_STATE
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Once Debian's SLURM client is installed (a first `make test` installs it), Snakemake's SLURM plugin
+    asks `scontrol show config` for MinJobAge at every start-up, dry runs included, and with no
+    controller answering that call waits 9 s (measured), in each of the suite's Snakemake invocations.
+    So where SLURM is installed, the main process starts the test cluster (5 s) for the whole session;
+    test_slurm uses it. Where it is not, the plugin's call fails at once and test_slurm installs and
+    starts the cluster itself."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or SLURM_STATE in os.environ:
+        return
+    if not (can_start_slurm() and shutil.which("slurmctld")):
+        return
+    state = Path(tempfile.mkdtemp(prefix="sbi-core-slurm-"))
+    if start_slurm(state).returncode == 0:
+        os.environ[SLURM_STATE] = str(state)
+        session.config.stash[_SESSION_SLURM] = state
+    else:  # test_slurm tries again and reports why
+        stop_slurm(state)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(_SESSION_SLURM, None)
+    if state is not None:
+        stop_slurm(state)
+        os.environ.pop(SLURM_STATE, None)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+_SESSION_SLURM = pytest.StashKey[Path]()
 
 
 # ---------------------------------------------------------------------- device (as zuko's tests do)

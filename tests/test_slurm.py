@@ -13,20 +13,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, SAME_THREADS, TINY_WORKFLOW, run_tiny_workflow, summary_numbers
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("apt-get") is None,
-    reason="starting a SLURM cluster needs root and apt-get (as in CI)",
+from tests.conftest import (
+    REPO, SAME_THREADS, SLURM_STATE, TINY_WORKFLOW, can_start_slurm, run_tiny_workflow, start_slurm, stop_slurm,
+    summary_numbers,
 )
 
-CLUSTER = REPO / "tests" / "cluster"
+pytestmark = pytest.mark.skipif(not can_start_slurm(), reason="starting a SLURM cluster needs root and apt-get (as in CI)")
+
 # Up to NPE's calibration and posterior: simulate x2, then train, sample and diagnose;
 # merge_simulations and observe are localrules. (NRE's jobs would be the same kinds, at a minute's cost.)
 TARGETS = (f"results/{TINY_WORKFLOW}/diagnostics/npe/calibration.json", f"results/{TINY_WORKFLOW}/posteriors/npe/o1.nc")
@@ -36,16 +35,18 @@ SLURM_RULES = ("simulate", "train", "sample", "diagnose")
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
-    """The cluster, up until the session ends. Once Debian's SLURM client is installed, Snakemake's
-    SLURM plugin asks `scontrol show config` for MinJobAge at every start-up, local runs and dry
-    runs included; with no controller answering, that call waits 9 s (measured) each time, so the
-    modules after this one would pay that once per Snakemake invocation."""
+    """The cluster: the session's, where tests/conftest.py started one (SLURM was installed already),
+    else started here (installed first) and up until this worker's session ends: once Debian's SLURM
+    client is installed, every Snakemake start-up with no controller answering waits 9 s
+    (`pytest_sessionstart` in tests/conftest.py)."""
+    if SLURM_STATE in os.environ:
+        yield Path(os.environ[SLURM_STATE])
+        return
     state = tmp_path_factory.mktemp("slurm-state")
-    env = {**os.environ, "STATE": str(state)}
-    started = subprocess.run(["bash", str(CLUSTER / "start-single-node.sh")], env=env, capture_output=True, text=True)
+    started = start_slurm(state)
     assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
     yield state
-    subprocess.run(["bash", str(CLUSTER / "stop-single-node.sh")], env=env, capture_output=True)
+    stop_slurm(state)
 
 
 def test_tiny_analysis_under_slurm_matches_a_local_run(cluster, tiny_reference_run, tmp_path):

@@ -17,6 +17,11 @@ wildcard_constraints:
     replica=r"\d+",
 
 
+# Every rule asks for one thread (README, "Run on SLURM"), so `--cores N` runs N jobs at once; when
+# more are ready than cores, the higher `priority` runs first: the jobs that head long chains
+# (simulations 3; training and unfolding fits 2; sampling, calibration, design 1) before plots and
+# checks, so that the slowest chain starts early (in `make run` the unfolding chain started last
+# without them).
 # Light rules run on the submitting machine, not as cluster jobs.
 localrules:
     all,

@@ -3,6 +3,7 @@ rule design_train:
     output:
         estimator="results/{analysis}/design/estimators/{method}.pt",
         history="results/{analysis}/design/estimators/{method}_history.csv",
+    priority: 2
     log:
         "results/{analysis}/logs/design/train_{method}.log",
     benchmark:
@@ -32,6 +33,7 @@ rule design:
         best="results/{analysis}/design/best_design.json",
         ascent="results/{analysis}/design/ascent.npz",
         plot="results/{analysis}/design/eig.png",
+    priority: 1
     log:
         "results/{analysis}/logs/design/design.log",
     benchmark:

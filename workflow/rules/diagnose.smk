@@ -23,6 +23,7 @@ rule diagnose:
             caption="../report/tarp.rst",
             category="Calibration",
         ),
+    priority: 1
     log:
         "results/{analysis}/logs/diagnose/{method}.log",
     benchmark:

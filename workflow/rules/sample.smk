@@ -6,6 +6,7 @@ rule sample:
         task_files=task_files,
     output:
         posterior="results/{analysis}/posteriors/{method}/{obs}.nc",
+    priority: 1
     log:
         "results/{analysis}/logs/sample/{method}_{obs}.log",
     benchmark:

@@ -4,6 +4,7 @@ rule simulate:
         task_files=task_files,
     output:
         simulations=temp("results/{analysis}/simulations/{split}/shard_{shard}.npz"),
+    priority: 3
     log:
         "results/{analysis}/logs/simulate/{split}_{shard}.log",
     benchmark:
@@ -36,6 +37,7 @@ rule merge_simulations:
     output:
         simulations="results/{analysis}/simulations/{split}.npz",
         metadata="results/{analysis}/simulations/{split}.json",
+    priority: 3
     log:
         "results/{analysis}/logs/merge_simulations/{split}.log",
     benchmark:

@@ -12,6 +12,7 @@ rule train:
             caption="../report/loss.rst",
             category="Training",
         ),
+    priority: 2
     log:
         "results/{analysis}/logs/train/{method}.log",
     benchmark:

@@ -5,6 +5,7 @@ rule population:
         task_files=task_files,
     output:
         population="results/{analysis}/unfolding/population.npz",
+    priority: 3
     log:
         "results/{analysis}/logs/unfolding/population.log",
     benchmark:
@@ -39,6 +40,7 @@ rule unfold:
         bootstrap="results/{analysis}/unfolding/{method}/bootstrap.npz",
         regenerated="results/{analysis}/unfolding/{method}/regenerated.npz",
         metrics="results/{analysis}/unfolding/{method}/metrics.json",
+    priority: 2
     log:
         "results/{analysis}/logs/unfolding/{method}.log",
     benchmark:
@@ -67,6 +69,7 @@ rule unfold_replica:
         task_files=task_files,
     output:
         samples="results/{analysis}/unfolding/{method}/replicas/replica_{replica}.npz",
+    priority: 2
     log:
         "results/{analysis}/logs/unfolding/{method}_replica_{replica}.log",
     benchmark:
