@@ -316,24 +316,28 @@ def stop_slurm(state: Path) -> None:
                    capture_output=True)
 
 
+def slurm_is_up(state: Path) -> bool:
+    """Whether the daemons that start_slurm recorded in `state` are running."""
+    pids = [state / f"{daemon}.pid" for daemon in ("munged", "slurmctld", "slurmd")]
+    return all(path.is_file() and Path(f"/proc/{path.read_text().strip()}").exists() for path in pids)
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist starts its workers, which inherit SLURM_STATE
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Once Debian's SLURM client is installed (a first `make test` installs it), Snakemake's SLURM plugin
-    asks `scontrol show config` for MinJobAge at every start-up, dry runs included, and with no
-    controller answering that call waits 9 s (measured), in each of the suite's Snakemake invocations.
-    So where SLURM is installed, the main process starts the test cluster (5 s) for the whole session;
-    test_slurm uses it. Where it is not, the plugin's call fails at once and test_slurm installs and
-    starts the cluster itself."""
-    if os.environ.get("PYTEST_XDIST_WORKER") or SLURM_STATE in os.environ:
-        return
-    if not (can_start_slurm() and shutil.which("slurmctld")):
+    """One test cluster per session, stopped when the whole session ends (the main process's).
+
+    Once Debian's SLURM client is installed, Snakemake's SLURM plugin asks `scontrol show config` for
+    MinJobAge at every start-up, dry runs included, and with no controller answering that call waits
+    9 s (measured), in each of the suite's Snakemake invocations. So where SLURM is installed (a first
+    `make test` installs it) the cluster starts here (5 s); where it is not, test_slurm installs and
+    starts it, and it stays up until every worker is done rather than until that worker is."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or SLURM_STATE in os.environ or not can_start_slurm():
         return
     state = Path(tempfile.mkdtemp(prefix="sbi-core-slurm-"))
-    if start_slurm(state).returncode == 0:
-        os.environ[SLURM_STATE] = str(state)
-        session.config.stash[_SESSION_SLURM] = state
-    else:  # test_slurm tries again and reports why
-        stop_slurm(state)
+    os.environ[SLURM_STATE] = str(state)
+    session.config.stash[_SESSION_SLURM] = state
+    if shutil.which("slurmctld"):
+        start_slurm(state)  # if it fails, test_slurm starts it again and says why
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

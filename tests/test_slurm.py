@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import (
-    REPO, SAME_THREADS, SLURM_STATE, TINY_WORKFLOW, can_start_slurm, run_tiny_workflow, start_slurm, stop_slurm,
-    summary_numbers,
+    REPO, SAME_THREADS, SLURM_STATE, TINY_WORKFLOW, can_start_slurm, run_tiny_workflow, slurm_is_up, start_slurm,
+    stop_slurm, summary_numbers,
 )
 
 pytestmark = pytest.mark.skipif(not can_start_slurm(), reason="starting a SLURM cluster needs root and apt-get (as in CI)")
@@ -35,18 +35,17 @@ SLURM_RULES = ("simulate", "train", "sample", "diagnose")
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
-    """The cluster: the session's, where tests/conftest.py started one (SLURM was installed already),
-    else started here (installed first) and up until this worker's session ends: once Debian's SLURM
-    client is installed, every Snakemake start-up with no controller answering waits 9 s
-    (`pytest_sessionstart` in tests/conftest.py)."""
-    if SLURM_STATE in os.environ:
-        yield Path(os.environ[SLURM_STATE])
-        return
-    state = tmp_path_factory.mktemp("slurm-state")
-    started = start_slurm(state)
-    assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+    """The session's cluster (tests/conftest.py's `pytest_sessionstart`), started here where SLURM
+    was not installed yet; it stops when the whole session ends. Without the session's state
+    folder (this module run on its own under a plugin that skips the hook), a cluster of its own."""
+    own = SLURM_STATE not in os.environ
+    state = tmp_path_factory.mktemp("slurm-state") if own else Path(os.environ[SLURM_STATE])
+    if not slurm_is_up(state):
+        started = start_slurm(state)
+        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
     yield state
-    stop_slurm(state)
+    if own:
+        stop_slurm(state)
 
 
 def test_tiny_analysis_under_slurm_matches_a_local_run(cluster, tiny_reference_run, tmp_path):

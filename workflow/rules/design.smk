@@ -3,11 +3,11 @@ rule design_train:
     output:
         estimator="results/{analysis}/design/estimators/{method}.pt",
         history="results/{analysis}/design/estimators/{method}_history.csv",
-    priority: 2
     log:
         "results/{analysis}/logs/design/train_{method}.log",
     benchmark:
         "results/{analysis}/benchmarks/design/train_{method}.tsv"
+    priority: 2
     conda:
         "../../envs/sbi.yaml"
     threads: 1
@@ -33,11 +33,11 @@ rule design:
         best="results/{analysis}/design/best_design.json",
         ascent="results/{analysis}/design/ascent.npz",
         plot="results/{analysis}/design/eig.png",
-    priority: 1
     log:
         "results/{analysis}/logs/design/design.log",
     benchmark:
         "results/{analysis}/benchmarks/design/design.tsv"
+    priority: 1
     conda:
         "../../envs/sbi.yaml"
     threads: 1

@@ -23,11 +23,11 @@ rule diagnose:
             caption="../report/tarp.rst",
             category="Calibration",
         ),
-    priority: 1
     log:
         "results/{analysis}/logs/diagnose/{method}.log",
     benchmark:
         "results/{analysis}/benchmarks/diagnose/{method}.tsv"
+    priority: 1
     conda:
         "../../envs/sbi.yaml"
     threads: 1

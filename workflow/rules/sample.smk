@@ -6,11 +6,11 @@ rule sample:
         task_files=task_files,
     output:
         posterior="results/{analysis}/posteriors/{method}/{obs}.nc",
-    priority: 1
     log:
         "results/{analysis}/logs/sample/{method}_{obs}.log",
     benchmark:
         "results/{analysis}/benchmarks/sample/{method}_{obs}.tsv"
+    priority: 1
     conda:
         "../../envs/sbi.yaml"
     threads: 1

@@ -4,11 +4,11 @@ rule simulate:
         task_files=task_files,
     output:
         simulations=temp("results/{analysis}/simulations/{split}/shard_{shard}.npz"),
-    priority: 3
     log:
         "results/{analysis}/logs/simulate/{split}_{shard}.log",
     benchmark:
         "results/{analysis}/benchmarks/simulate/{split}_{shard}.tsv"
+    priority: 3
     retries: config["simulate_retries"]
     conda:
         "../../envs/sbi.yaml"
@@ -37,11 +37,11 @@ rule merge_simulations:
     output:
         simulations="results/{analysis}/simulations/{split}.npz",
         metadata="results/{analysis}/simulations/{split}.json",
-    priority: 3
     log:
         "results/{analysis}/logs/merge_simulations/{split}.log",
     benchmark:
         "results/{analysis}/benchmarks/merge_simulations/{split}.tsv"
+    priority: 3
     conda:
         "../../envs/sbi.yaml"
     params:

@@ -12,11 +12,11 @@ rule train:
             caption="../report/loss.rst",
             category="Training",
         ),
-    priority: 2
     log:
         "results/{analysis}/logs/train/{method}.log",
     benchmark:
         "results/{analysis}/benchmarks/train/{method}.tsv"
+    priority: 2
     conda:
         "../../envs/sbi.yaml"
     threads: 1

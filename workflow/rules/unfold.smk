@@ -5,11 +5,11 @@ rule population:
         task_files=task_files,
     output:
         population="results/{analysis}/unfolding/population.npz",
-    priority: 3
     log:
         "results/{analysis}/logs/unfolding/population.log",
     benchmark:
         "results/{analysis}/benchmarks/unfolding/population.tsv"
+    priority: 3
     conda:
         "../../envs/sbi.yaml"
     threads: 1
@@ -40,11 +40,11 @@ rule unfold:
         bootstrap="results/{analysis}/unfolding/{method}/bootstrap.npz",
         regenerated="results/{analysis}/unfolding/{method}/regenerated.npz",
         metrics="results/{analysis}/unfolding/{method}/metrics.json",
-    priority: 2
     log:
         "results/{analysis}/logs/unfolding/{method}.log",
     benchmark:
         "results/{analysis}/benchmarks/unfolding/{method}.tsv"
+    priority: 2
     conda:
         "../../envs/sbi.yaml"
     threads: 1
@@ -69,11 +69,11 @@ rule unfold_replica:
         task_files=task_files,
     output:
         samples="results/{analysis}/unfolding/{method}/replicas/replica_{replica}.npz",
-    priority: 2
     log:
         "results/{analysis}/logs/unfolding/{method}_replica_{replica}.log",
     benchmark:
         "results/{analysis}/benchmarks/unfolding/{method}_replica_{replica}.tsv"
+    priority: 2
     conda:
         "../../envs/sbi.yaml"
     threads: 1
