@@ -19,9 +19,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
-from scipy import stats  # noqa: E402
 
-from sbi_core.diagnostics.sbc import sbc_rank_histogram  # noqa: E402
 from sbi_core.io import atomic_path  # noqa: E402
 
 __all__ = [
@@ -190,6 +188,11 @@ def plot_sbc_ranks(
         | Validating Bayesian Inference Algorithms with Simulation-Based Calibration (Talts et al., 2018)
         | https://arxiv.org/abs/1804.06788
     """
+    # here, not at import: scipy.stats and the diagnostics cost 1.3 s, and most jobs that plot draw no ranks
+    from scipy import stats
+
+    from sbi_core.diagnostics.sbc import sbc_rank_histogram
+
     counts, edges, probabilities = sbc_rank_histogram(ranks, num_samples, num_bins)
     num_simulations, dim = np.shape(ranks)
     names = _check_names(parameter_names, dim)
