@@ -297,7 +297,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 # ---------------------------------------------------------------------- the test SLURM cluster
 
 CLUSTER_SCRIPTS = REPO / "tests" / "cluster"
-SLURM_STATE = "SBI_CORE_TEST_SLURM_STATE"  # set while the session's cluster is up: its state folder
+SLURM_STATE = "SBI_CORE_TEST_SLURM_STATE"  # the session's cluster folder (PIDs, logs), set by pytest_sessionstart
 
 
 def can_start_slurm() -> bool:

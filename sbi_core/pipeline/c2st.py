@@ -11,8 +11,7 @@ import time
 
 from sbi_core.diagnostics import c2st as classifier_two_sample_test
 from sbi_core.io import provenance, write_json
-from sbi_core.pipeline.common import read_posterior_samples
-from sbi_core.pipeline.common import load_reference_samples
+from sbi_core.pipeline.common import load_reference_samples, read_posterior_samples
 from sbi_core.seeding import derive_seed
 
 __all__ = ["c2st"]

@@ -59,12 +59,13 @@ def read_posterior_samples(path: str) -> tuple[np.ndarray, list[str]]:
 
 
 def load_observation(path: str) -> dict[str, np.ndarray]:
-    """Reads an observation file written by :func:`observe`."""
+    """Reads an observation file written by :func:`~sbi_core.pipeline.observe.observe`."""
     with np.load(path) as data:
         return {key: data[key] for key in data.files}
 
 
 def load_reference_samples(path: str) -> np.ndarray | None:
-    """Reads the samples written by :func:`reference_posterior`; None where there are none."""
+    """Reads the samples written by :func:`~sbi_core.pipeline.observe.reference_posterior`; None where there
+    are none."""
     samples = load_observation(path)["reference_samples"]
     return samples if len(samples) else None

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sbi_core.pipeline.common import read_posterior_samples
-from sbi_core.pipeline.common import load_observation, load_reference_samples
+from sbi_core.pipeline.common import load_observation, load_reference_samples, read_posterior_samples
 from sbi_core.plots import plot_pair
 
 __all__ = ["plot_posterior"]

@@ -11,8 +11,7 @@ import torch
 
 from sbi_core.diagnostics import posterior_predictive_check
 from sbi_core.io import provenance, write_json
-from sbi_core.pipeline.common import read_posterior_samples
-from sbi_core.pipeline.common import load_observation
+from sbi_core.pipeline.common import load_observation, read_posterior_samples
 from sbi_core.plots import plot_posterior_predictive
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.tasks import build_task

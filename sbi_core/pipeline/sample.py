@@ -9,8 +9,7 @@ import arviz as az
 import torch
 
 from sbi_core.io import atomic_path, provenance
-from sbi_core.pipeline.common import load_posterior
-from sbi_core.pipeline.common import load_observation
+from sbi_core.pipeline.common import load_observation, load_posterior
 from sbi_core.seeding import derive_seed, seed_everything
 
 __all__ = ["sample"]
