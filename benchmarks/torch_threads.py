@@ -2,7 +2,7 @@
 (the embedded default's gaussian_linear block, 10^4 simulations) with one torch thread, with two,
 and as two one-thread processes at once (what two one-thread jobs do on a 2-core machine).
 
-    .venv/bin/python benchmarks/torch_threads.py --epochs 5
+    .venv/bin/python benchmarks/torch_threads.py --epochs 3
 
 Prints, per method, the seconds of one training run in each setting. The rules' `threads` follow
 from it (benchmarks/RESULTS.md): a job that takes two cores for a network this small is slower
@@ -40,7 +40,8 @@ def _train_seconds(method: str, epochs: int) -> float:
     return time.perf_counter() - start
 
 
-def _in_process(method: str, epochs: int, threads: int) -> subprocess.Popen:
+def _start_run(method: str, epochs: int, threads: int) -> subprocess.Popen:
+    """One training run in a fresh process on `threads` torch threads; it prints its seconds."""
     code = (f"import torch; torch.set_num_threads({threads}); import sys; sys.path.insert(0, 'benchmarks'); "
             f"from torch_threads import _train_seconds; print('seconds=', _train_seconds({method!r}, {epochs}))")
     return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
@@ -58,9 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     rows = {}
     for method in METHODS:
-        one = _seconds([_in_process(method, args.epochs, 1)])[0]
-        two = _seconds([_in_process(method, args.epochs, 2)])[0]
-        pair = _seconds([_in_process(method, args.epochs, 1), _in_process(method, args.epochs, 1)])
+        one = _seconds([_start_run(method, args.epochs, 1)])[0]
+        two = _seconds([_start_run(method, args.epochs, 2)])[0]
+        pair = _seconds([_start_run(method, args.epochs, 1), _start_run(method, args.epochs, 1)])
         rows[method] = {"one_thread_s": round(one, 2), "two_threads_s": round(two, 2),
                         "two_one_thread_processes_s": [round(s, 2) for s in pair]}
         print(f"{method}: 1 thread {one:.1f} s; 2 threads {two:.1f} s; two 1-thread runs at once "

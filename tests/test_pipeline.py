@@ -8,6 +8,9 @@ seconds, the way a notebook would call them.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -170,10 +173,6 @@ def test_light_steps_start_without_torch(step, tmp_path):
     """A job that only reads and writes files (merges, C2ST, pair plots, the report) does not load
     torch, which costs every job 2-3 s of start-up; start_job caps the threads through OMP_NUM_THREADS,
     which torch reads when a heavier step loads it."""
-    import os
-    import subprocess
-    import sys
-
     code = (
         f"import sys; from sbi_core.job import start_job; start_job({str(tmp_path / 'job.log')!r}, 1); "
         f"from sbi_core.pipeline import {step}; "
@@ -182,4 +181,5 @@ def test_light_steps_start_without_torch(step, tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "2"})
-    assert result.returncode == 0, (tmp_path / "job.log").read_text()[-2000:]
+    log = tmp_path / "job.log"
+    assert result.returncode == 0, (log.read_text() if log.exists() else result.stderr)[-2000:]

@@ -22,6 +22,7 @@ wildcard_constraints:
 # (simulations 3; training and unfolding fits 2; sampling, calibration, design 1) before plots and
 # checks, so that the slowest chain starts early (in `make run` the unfolding chain started last
 # without them).
+
 # Light rules run on the submitting machine, not as cluster jobs.
 localrules:
     all,
