@@ -23,6 +23,7 @@ wildcard_constraints:
 # checks, so that the slowest chain starts early (in `make run` the unfolding chain started last
 # without them).
 
+
 # Light rules run on the submitting machine, not as cluster jobs.
 localrules:
     all,
