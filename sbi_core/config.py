@@ -90,6 +90,7 @@ def check_analysis(analysis: dict, where: str) -> Task | None:
     if task.simulator is not None:
         x_shape = simulator_output_shape(task, analysis["seed"], f"{where}.simulator", simulations["time_limit"])
     _check_diagnostics(analysis, task, where)
+    _check_sampling(analysis["sampling"], f"{where}.sampling")
     if task.name == "histfactory" and analysis["upper_limit"]["activate"]:
         _check_upper_limit(analysis, task, where)
     for i, observation in enumerate(analysis["observations"]):
@@ -183,6 +184,13 @@ def _check_cause_bins(analysis: dict, task: Task, bins: int, where: str) -> None
                 f"without training simulations ({num_train} drawn from the prior); IBU needs every cause "
                 "bin filled: use fewer bins or more training simulations"
             )
+
+
+def _check_sampling(sampling: dict, where: str) -> None:
+    first = sampling.get("num_proposals", max(10_000, 10 * sampling["num_samples"]))
+    if sampling.get("max_proposals", first) < first:
+        raise ConfigError(f"{where}.max_proposals: {sampling['max_proposals']} is fewer than the first "
+                          f"{first} proposals (num_proposals); expected at least {first}")
 
 
 def _check_diagnostics(analysis: dict, task: Task, where: str) -> None:

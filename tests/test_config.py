@@ -71,6 +71,12 @@ def test_sbc_budget_larger_than_test_split(tiny_analysis):
         validated(_broken(tiny_analysis, "diagnostics.num_simulations", 50))
 
 
+def test_sir_cap_below_its_first_proposals(tiny_analysis):
+    broken = _broken(tiny_analysis, "sampling", {"num_proposals": 5000, "max_proposals": 4000})
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.sampling\.max_proposals: 4000 is fewer than the first 5000"):
+        validated(broken)
+
+
 def _custom(simulator: str | None, prior: dict | None) -> dict:
     analysis = {
         "task": "custom",

@@ -10,7 +10,9 @@ from sklearn.model_selection import KFold, cross_val_score
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
-from sbi_core.diagnostics import C2STResult, c2st, sbc_default_num_bins, sbc_rank_histogram, sbc_ranks, sbc_uniformity
+from sbi_core.diagnostics import (C2STResult, c2st, c2st_many, sbc_default_num_bins, sbc_rank_histogram, sbc_ranks,
+                                  sbc_uniformity)
+from sbi_core.diagnostics.mlp import BatchedMLP
 
 NUM_SIMULATIONS = 1000
 NUM_SAMPLES = 100
@@ -161,8 +163,40 @@ def test_c2st_matches_sbi():
     # sbi's own default classifier is a random forest, and its "mlp" defaults are not sbibm's
     # (max_iter 1000, early stopping on a 10% validation split): ask it for the benchmark MLP.
     mlp = {"activation": "relu", "hidden_layer_sizes": (20, 20), "max_iter": 10000, "solver": "adam"}
-    expected = sbi_c2st(torch.from_numpy(a), torch.from_numpy(b), seed=0, classifier="mlp", classifier_kwargs=mlp)
-    assert c2st(a, b, seed=0).accuracy == pytest.approx(float(expected), abs=0.02)
+    expected = float(sbi_c2st(torch.from_numpy(a), torch.from_numpy(b), seed=0, classifier="mlp", classifier_kwargs=mlp))
+    result = c2st(a, b, seed=0)
+    # Two estimates of one accuracy on the same samples, each with its binomial standard error.
+    assert abs(result.accuracy - expected) <= np.sqrt(2) * result.stderr
+
+
+def test_c2st_many_trains_every_test_at_once():
+    rng = np.random.default_rng(5)
+    shifts = np.array([0.0, 1.0, 4.0])
+    a = rng.normal(size=(3, 1500, 2))
+    b = rng.normal(size=(3, 1500, 2)) + shifts[:, None, None] * np.array([1.0, 0.0])
+    results = c2st_many(torch.from_numpy(a), b, seed=2)
+    # The Bayes-optimal accuracy of a shift s in one coordinate is Phi(s / 2): 0.5, 0.691, 0.977.
+    for result, optimum in zip(results, (0.5, 0.691, 0.977)):
+        assert abs(result.accuracy - optimum) < 3 * result.stderr + 0.01
+        assert result.num_samples_a == result.num_samples_b == 1500
+    assert results[2].roc_auc > 0.99 and abs(results[0].roc_auc - 0.5) < 0.04
+    with pytest.raises(ValueError, match="samples_a, samples_b"):
+        c2st_many(a, b[:2])
+
+
+def test_batched_mlp_gradients_are_autograds():
+    network = BatchedMLP(3, 4, 40, torch.Generator().manual_seed(0))
+    x, y = torch.randn(3, 50, 4), (torch.rand(3, 50) > 0.5).float()
+    weight = torch.ones(3, 50)
+    weight[1, -7:] = 0  # a shorter batch for one model
+    loss, gradients = network.loss_and_gradients(x, y, weight)
+    network.weights = [w.clone().requires_grad_() for w in network.weights]
+    network.biases = [b.clone().requires_grad_() for b in network.biases]
+    again, _ = network.loss_and_gradients(x, y, weight)
+    expected = torch.autograd.grad(again.sum(), network.parameters)
+    torch.testing.assert_close(loss, again.detach())
+    for gradient, reference in zip(gradients, expected):
+        torch.testing.assert_close(gradient, reference)
 
 
 def test_c2st_subsamples_and_is_seeded():
@@ -261,20 +295,18 @@ def sbibm_c2st(
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
-def test_c2st_equals_the_sbibm_procedure(dtype):
+def test_c2st_agrees_with_the_sbibm_procedure(dtype):
     # A 1-std shift: the Bayes-optimal accuracy is Phi(0.5) = 0.69, away from both 0.5 and 1.
     reference, estimate = (torch.from_numpy(s).to(dtype) for s in gaussian_pair(shift=1.0, seed=2, n=3000))
     result = c2st(reference, estimate)
-    with threadpool_limits(limits=1, user_api="blas"):  # as ours runs: the thread count changes the last bits
+    with threadpool_limits(limits=1, user_api="blas"):
         expected = float(sbibm_c2st(reference, estimate))
     assert 0.6 < expected < 0.75
     assert result.num_samples_a == result.num_samples_b == 3000
     assert result.stderr == pytest.approx(np.sqrt(result.accuracy * (1 - result.accuracy) / 6000))
-    assert abs(result.accuracy - expected) <= result.stderr
-    if dtype == torch.float64:
-        # The same procedure on the same data, seeds and folds: the same accuracy, not only a close one
-        # (in float32, torch's and numpy's sums for the z-scoring differ in the last bits).
-        assert result.accuracy == pytest.approx(expected, abs=1e-6)
+    # The same classifier, optimiser and stopping rule in torch, with other random streams: the same
+    # accuracy within the two estimates' standard errors, not to the last digit.
+    assert abs(result.accuracy - expected) <= np.sqrt(2) * result.stderr
 
 
 def test_c2st_uses_every_sample_unless_capped():

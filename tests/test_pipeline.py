@@ -170,7 +170,7 @@ LIGHT_STEPS = ("collect", "c2st", "plot_posterior", "report")
 
 @pytest.mark.parametrize("step", LIGHT_STEPS)
 def test_light_steps_start_without_torch(step, tmp_path):
-    """A job that only reads and writes files (merges, C2ST, pair plots, the report) does not load
+    """A job that only reads and writes files (merges, pair plots, the report; the C2ST until it trains) does not load
     torch, which costs every job 2-3 s of start-up; start_job caps the threads through OMP_NUM_THREADS,
     which torch reads when a heavier step loads it."""
     code = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from sbi.utils import BoxUniform
@@ -11,6 +13,7 @@ from torch.distributions import MultivariateNormal
 from sbi_core.errors import SamplingError
 from sbi_core.estimators import NLEEstimator, NREEstimator
 from sbi_core.ratio import RatioEstimator, train_ratio_estimator
+from sbi_core.sampling import sir
 from sbi_core.sampling import (
     LowEffectiveSampleSizeWarning,
     RatioPosterior,
@@ -114,9 +117,47 @@ def test_mcmc_stays_inside_a_box_prior(gaussian_linear_network):
 def test_sir_warns_when_the_effective_sample_size_is_low(gaussian_linear_network):
     prior, network = gaussian_linear_network
     with pytest.warns(LowEffectiveSampleSizeWarning, match="effective sample size"):
-        samples, ess = sample_sir(network, prior, X_O, 200, num_proposals=100, seed=7)
+        samples, ess = sample_sir(network, prior, X_O, 200, num_proposals=100, max_proposals=100, seed=7)
     assert samples.shape == (3, 200, 2)
     assert (ess < 200).all() and (ess >= 1).all()
+
+
+class _NarrowGaussianLikelihood(torch.nn.Module):
+    """The exact log-likelihood of x ~ N(theta, 0.03^2 I) in 2-d: under a U(-1, 1)^2 prior the posterior
+    N(x, 0.03^2 I) covers 0.3% of the box, and an ESS of 500 needs about 2 x 10^5 prior proposals."""
+
+    dim_theta, x_shape, sigma = 2, (2,), 0.03
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def all_pairs(self, theta, x):
+        return -((theta[:, None] - x[None]) ** 2).sum(-1) / (2 * self.sigma**2)
+
+    def per_observation(self, theta, x):
+        return -((theta - x[:, None]) ** 2).sum(-1) / (2 * self.sigma**2)
+
+
+def test_sir_adds_proposals_until_the_effective_sample_size_is_reached(monkeypatch):
+    network, box = _NarrowGaussianLikelihood(), BoxUniform(-torch.ones(2), torch.ones(2))
+    x = torch.tensor([[0.2, -0.3], [0.0, 0.5], [-0.6, 0.1]])
+    with pytest.warns(LowEffectiveSampleSizeWarning):
+        _, fixed_ess = sample_sir(network, box, x, 500, num_proposals=10_000, max_proposals=10_000, seed=1)
+    assert (fixed_ess < 60).all()  # pi sigma^2 x 10^4 = 28: the old default resampled ~28 distinct points
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LowEffectiveSampleSizeWarning)
+        samples, ess = sample_sir(network, box, x, 500, num_proposals=10_000, seed=1)
+    assert (ess >= 500).all() and (ess < 2000).all()  # grown as far as needed, not to the cap
+    exact = x[:, None] + network.sigma * torch.randn(3, 5000, 2, generator=torch.Generator().manual_seed(0))
+    for m in range(3):
+        assert min(_same_distribution(samples[m], exact[m])) > P_THRESHOLD
+        assert len(torch.unique(samples[m], dim=0)) > 300
+    # Observations are weighed in groups that bound the memory; the groups change nothing.
+    monkeypatch.setattr(sir, "MAX_LOG_WEIGHTS", 2**20)
+    grouped, grouped_ess = sample_sir(network, box, x, 500, num_proposals=10_000, seed=1)
+    torch.testing.assert_close(grouped, samples)
+    torch.testing.assert_close(grouped_ess, ess)
 
 
 @pytest.mark.parametrize("method", ["sir", "mcmc"])

@@ -5,7 +5,7 @@ arrays and returns JSON-serialisable numbers, so one batched sampling pass
 serves all of them.
 """
 
-from sbi_core.diagnostics.c2st import C2STResult, c2st
+from sbi_core.diagnostics.c2st import C2STResult, c2st, c2st_many
 from sbi_core.diagnostics.calibration import Calibration, calibrate
 from sbi_core.diagnostics.coverage import VERDICTS, coverage_band, coverage_verdict, expected_coverage, hpd_credibility
 from sbi_core.diagnostics.ppc import posterior_predictive_check
@@ -17,6 +17,7 @@ __all__ = [
     "C2STResult",
     "Calibration",
     "c2st",
+    "c2st_many",
     "calibrate",
     "coverage_band",
     "coverage_verdict",

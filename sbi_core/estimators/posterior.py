@@ -54,7 +54,7 @@ def sampler_posterior(model: LogRatioModel, prior: Distribution, sampling: dict[
         model: The log-ratio model, on the device it samples on.
         prior: Its prior (on the CPU).
         sampling: The config's ``sampling`` keys: ``sampler`` (``sir`` or ``mcmc``),
-            ``num_proposals`` (SIR, optional), ``num_chains``, ``warmup_steps`` and
+            ``num_proposals`` and ``max_proposals`` (SIR, optional), ``num_chains``, ``warmup_steps`` and
             ``thin`` (MCMC; ``3 d`` if absent).
 
     Returns:
@@ -77,7 +77,7 @@ def sampler_posterior(model: LogRatioModel, prior: Distribution, sampling: dict[
             "show_progress_bar": True,
         }
     else:
-        options = {"num_proposals": sampling["num_proposals"]} if "num_proposals" in sampling else {}
+        options = {key: sampling[key] for key in ("num_proposals", "max_proposals") if key in sampling}
 
     def sample(x: Tensor, num_samples: int) -> Tensor:
         seed = int(torch.randint(0, 2**31 - 1, ()).item())  # from the caller's seeded stream

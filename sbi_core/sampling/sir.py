@@ -29,10 +29,13 @@ from torch.distributions import Distribution
 
 from sbi_core.errors import SamplingError
 from sbi_core.sampling.support import LogRatioModel
+from sbi_core.seeding import derive_seed
 
 __all__ = ["LowEffectiveSampleSizeWarning", "logit_matrix", "sample_sir"]
 
 MAX_PAIRS_PER_CHUNK = 2**18
+# At most this many log-weights (float64) are held at once: 256 MB, whatever the number of observations.
+MAX_LOG_WEIGHTS = 2**25
 
 
 class LowEffectiveSampleSizeWarning(UserWarning):
@@ -74,19 +77,32 @@ def sample_sir(
     num_samples: int,
     num_proposals: int | None = None,
     min_ess: float | None = None,
+    max_proposals: int | None = None,
     max_pairs_per_chunk: int = MAX_PAIRS_PER_CHUNK,
     seed: int | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Draws posterior samples for ``M`` observations by SIR from one set of prior proposals.
+    """Draws posterior samples for ``M`` observations by SIR from shared prior proposals, adding
+    proposals where an observation's effective sample size is too low.
+
+    All observations first weigh ``num_proposals`` shared prior draws. An observation
+    whose ESS is below ``min_ess`` then weighs as many fresh prior draws again, and again
+    (doubling its proposals), until its ESS reaches ``min_ess`` or its proposals reach
+    ``max_proposals``; it resamples from all the proposals it weighed (all are prior
+    draws, so this is plain SIR with more proposals). Observations are taken in groups
+    whose ``[observations, max_proposals]`` log-weight matrix holds at most
+    ``MAX_LOG_WEIGHTS`` entries, so memory does not grow with ``M``.
 
     Arguments:
         network: The trained ratio estimator, or any :class:`LogRatioModel` (its device is used).
         prior: The prior the estimator was trained under (on the CPU).
         x: Observations ``[M, *x_shape]``.
         num_samples: ``S``, samples per observation.
-        num_proposals: ``N``, shared prior proposals; ``max(10_000, 10 S)`` by default.
-        min_ess: Warn (:class:`LowEffectiveSampleSizeWarning`) when an observation's
-            ESS is below this; ``S`` by default, ``0`` to never warn.
+        num_proposals: ``N``, the first shared prior proposals; ``max(10_000, 10 S)`` by default
+            (at most ``max_proposals``).
+        min_ess: The effective sample size to reach (``S`` by default, ``0`` to add no proposals
+            and never warn); an observation still below it at ``max_proposals`` is warned about
+            (:class:`LowEffectiveSampleSizeWarning`).
+        max_proposals: The most proposals one observation weighs; ``max(N, 2^20)`` by default.
         max_pairs_per_chunk: The memory bound of :func:`logit_matrix`.
         seed: Seeds the proposals and the resampling; drawn from torch's global
             generator if omitted.
@@ -112,9 +128,15 @@ def sample_sir(
     """
     if num_samples < 1:
         raise ValueError(f"num_samples: expected a positive integer, got {num_samples}")
-    num_proposals = max(10_000, 10 * num_samples) if num_proposals is None else num_proposals
+    if num_proposals is None:
+        num_proposals = max(10_000, 10 * num_samples)
+        if max_proposals is not None:
+            num_proposals = min(num_proposals, max_proposals)
     if num_proposals < 1:
         raise ValueError(f"num_proposals: expected a positive integer, got {num_proposals}")
+    max_proposals = max(num_proposals, 2**20) if max_proposals is None else max_proposals
+    if max_proposals < num_proposals:
+        raise ValueError(f"max_proposals: expected at least num_proposals = {num_proposals}, got {max_proposals}")
     min_ess = float(num_samples) if min_ess is None else float(min_ess)
     if seed is None:
         seed = int(torch.randint(2**31 - 1, ()))
@@ -123,31 +145,89 @@ def sample_sir(
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        proposals = prior.sample((num_proposals,)).to(device=device, dtype=torch.float32)
+        first = prior.sample((num_proposals,)).to(device=device, dtype=torch.float32)
         uniforms = torch.rand(len(x), num_samples, dtype=torch.float64)
+    rounds = _ProposalRounds(prior, first, max_proposals, seed)
 
-    log_weights = logit_matrix(network, proposals, x, max_pairs_per_chunk).T.double()  # [M, N]
-    stuck = log_weights.isnan().any(dim=1) | ~log_weights.logsumexp(dim=1).isfinite()
-    if stuck.any():
-        raise SamplingError(
-            f"SIR: {int(stuck.sum())} of {len(x)} observations (first: index {int(stuck.nonzero()[0])}) have "
-            f"a NaN log-ratio or none finite over {num_proposals} prior proposals; nothing to resample. "
-            "Is x finite and like the training simulations?"
-        )
-    log_weights = log_weights - log_weights.logsumexp(dim=1, keepdim=True)
-    ess = torch.exp(-torch.logsumexp(2 * log_weights, dim=1))
-    # Inverse-CDF multinomial resampling: works the same on every device, from CPU uniforms.
-    cumulative = log_weights.exp().cumsum(dim=1)
-    index = torch.searchsorted(cumulative, uniforms.to(device) * cumulative[:, -1:])
-    samples = proposals[index.clamp_(max=num_proposals - 1)]
+    group = max(1, MAX_LOG_WEIGHTS // max_proposals)
+    samples, ess = [], []
+    for start in range(0, len(x), group):
+        part = slice(start, start + group)
+        log_weights = _weigh(network, rounds, x[part], min_ess, max_pairs_per_chunk, start)
+        ess.append(torch.exp(-torch.logsumexp(2 * log_weights, dim=1)))
+        # Inverse-CDF multinomial resampling: works the same on every device, from CPU uniforms.
+        cumulative = log_weights.exp().cumsum(dim=1)
+        index = torch.searchsorted(cumulative, uniforms[part].to(device) * cumulative[:, -1:])
+        proposals = rounds.proposals(log_weights.shape[1])
+        samples.append(proposals[index.clamp_(max=len(proposals) - 1)])
+    ess = torch.cat(ess)
 
     low = ess < min_ess
     if low.any():
         warnings.warn(
             f"SIR: the effective sample size is below {min_ess:g} for {int(low.sum())} of {len(x)} "
-            f"observations (smallest {ess.min().item():.1f} from {num_proposals} prior proposals); "
-            "the samples repeat few distinct points. Raise num_proposals or sample with MCMC.",
+            f"observations (smallest {ess.min().item():.1f} from up to {max_proposals} prior proposals); "
+            "the samples repeat few distinct points. Raise max_proposals or sample with MCMC.",
             LowEffectiveSampleSizeWarning,
             stacklevel=2,
         )
-    return samples, ess
+    return torch.cat(samples), ess
+
+
+class _ProposalRounds:
+    """Prior proposals drawn round by round, shared by every observation: the first ``N``, then
+    as many again each round (``N``, ``2 N``, ``4 N``... in all) up to ``max_proposals``."""
+
+    def __init__(self, prior: Distribution, first: Tensor, max_proposals: int, seed: int) -> None:
+        self.prior, self.max_proposals, self.seed = prior, max_proposals, seed
+        self.rounds = [first]
+
+    def total(self, rounds: int) -> int:
+        return sum(len(r) for r in self.rounds[:rounds])
+
+    def next_round(self, index: int) -> Tensor | None:
+        """Round ``index`` (drawn on first use, seeded by the round), or None past ``max_proposals``."""
+        while len(self.rounds) <= index:
+            size = min(self.total(len(self.rounds)), self.max_proposals - self.total(len(self.rounds)))
+            if size <= 0:
+                return None
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(derive_seed(self.seed, "sir", len(self.rounds)))
+                draws = self.prior.sample((size,))
+            self.rounds.append(draws.to(device=self.rounds[0].device, dtype=torch.float32))
+        return self.rounds[index]
+
+    def proposals(self, count: int) -> Tensor:
+        """The first ``count`` proposals of all rounds, in order."""
+        return torch.cat(self.rounds)[:count]
+
+
+def _weigh(network: LogRatioModel, rounds: _ProposalRounds, x: Tensor, min_ess: float, max_pairs_per_chunk: int,
+           offset: int) -> Tensor:
+    """Normalised log-weights ``[m, proposals]`` of a group of observations: the first round for all,
+    later rounds for those still below ``min_ess`` (``-inf`` for the others)."""
+    log_weights = logit_matrix(network, rounds.rounds[0], x, max_pairs_per_chunk).T.double()
+    _refuse_stuck(log_weights, offset, len(rounds.rounds[0]))
+    index = 1
+    while True:
+        normalised = log_weights - log_weights.logsumexp(dim=1, keepdim=True)
+        need = torch.exp(-torch.logsumexp(2 * normalised, dim=1)) < min_ess
+        proposals = rounds.next_round(index) if need.any() else None
+        if proposals is None:
+            return normalised
+        more = torch.full((len(x), len(proposals)), -torch.inf, dtype=torch.float64, device=x.device)
+        more[need] = logit_matrix(network, proposals, x[need], max_pairs_per_chunk).T.double()
+        log_weights = torch.cat([log_weights, more], dim=1)
+        index += 1
+
+
+def _refuse_stuck(log_weights: Tensor, offset: int, num_proposals: int) -> None:
+    """Raises if an observation of the group starting at index ``offset`` has nothing to resample."""
+    stuck = log_weights.isnan().any(dim=1) | ~log_weights.logsumexp(dim=1).isfinite()
+    if stuck.any():
+        raise SamplingError(
+            f"SIR: {int(stuck.sum())} of {len(log_weights)} observations (first: index "
+            f"{offset + int(stuck.nonzero()[0])}) have "
+            f"a NaN log-ratio or none finite over {num_proposals} prior proposals; nothing to resample. "
+            "Is x finite and like the training simulations?"
+        )
