@@ -6,7 +6,7 @@ analysis name and the paths it reads and writes, so the same steps run from a
 notebook or a test (``tests/test_pipeline.py``) as from the workflow.
 
 Steps load on first use (PEP 562): a job imports its own step's dependencies only,
-not every step's (sklearn for C2ST, matplotlib, pyhf...), which on small analyses
+not every step's (torch, matplotlib, pyhf...), which on small analyses
 is a good part of each job's run time.
 """
 
