@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import pytest
@@ -13,7 +14,7 @@ from torch.distributions import MultivariateNormal
 from sbi_core.errors import SamplingError
 from sbi_core.estimators import NLEEstimator, NREEstimator
 from sbi_core.ratio import RatioEstimator, train_ratio_estimator
-from sbi_core.sampling import sir
+from sbi_core.sampling import mcmc, sir
 from sbi_core.sampling import (
     LowEffectiveSampleSizeWarning,
     RatioPosterior,
@@ -137,6 +138,66 @@ class _NarrowGaussianLikelihood(torch.nn.Module):
 
     def per_observation(self, theta, x):
         return -((theta - x[:, None]) ** 2).sum(-1) / (2 * self.sigma**2)
+
+
+class _TwoModes(torch.nn.Module):
+    """A posterior with two separated modes: 0.7 N(x, 0.05^2 I) + 0.3 N(-x, 0.05^2 I) in 2-d."""
+
+    dim_theta, x_shape, sigma, weight = 2, (2,), 0.05, 0.7
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def _log(self, theta, x):
+        near = -((theta - x) ** 2).sum(-1) / (2 * self.sigma**2) + math.log(self.weight)
+        mirrored = -((theta + x) ** 2).sum(-1) / (2 * self.sigma**2) + math.log(1 - self.weight)
+        return torch.logaddexp(near, mirrored)
+
+    def all_pairs(self, theta, x):
+        return self._log(theta[:, None], x[None])
+
+    def per_observation(self, theta, x):
+        return self._log(theta, x[:, None])
+
+
+def test_mcmc_jumps_between_separated_modes():
+    network, box = _TwoModes(), BoxUniform(-torch.ones(2), torch.ones(2))
+    x = torch.tensor([[0.5, 0.2], [0.3, -0.6], [-0.4, 0.4], [0.2, 0.2]])
+
+    def share_of_the_heavier_mode(samples):
+        return ((samples - x[:, None]).norm(dim=-1) < 0.3).float().mean(1)
+
+    # Five chains each: random-walk moves keep a mode's share near what SIR gave it at the start.
+    walk = sample_mcmc(network, box, x, 4000, num_chains=5, thin=6, jump_every=None, seed=3)
+    assert (share_of_the_heavier_mode(walk) - network.weight).abs().max() > 0.15
+    jumps = sample_mcmc(network, box, x, 4000, num_chains=5, thin=6, seed=3)
+    torch.testing.assert_close(share_of_the_heavier_mode(jumps), torch.full((4,), network.weight), atol=0.06, rtol=0)
+
+
+def test_jump_moves_leave_the_posterior_invariant():
+    """Exact posterior draws stay exact under jump moves whose centres sit mostly in the lighter
+    mode: the proposal's density must enter the acceptance ratio, or the chains would drift there."""
+    network, box = _TwoModes(), BoxUniform(-torch.ones(2), torch.ones(2))
+    x = torch.tensor([[0.5, 0.2]])
+    generator = torch.Generator().manual_seed(0)
+    heavier = torch.rand(1, 4000, generator=generator) < network.weight
+    state = torch.where(heavier[..., None], x, -x) + network.sigma * torch.randn(1, 4000, 2, generator=generator)
+    centres = torch.cat([x.expand(2, 2), -x.expand(18, 2)])[None]  # 2 of 20 centres in the heavier mode
+
+    def log_target(theta):
+        return prior_log_prob(box, theta) + network.per_observation(theta, x)
+
+    current, accepted = log_target(state), 0.0
+    for _ in range(20):
+        moved, current = mcmc._jump(state, current, centres, 0.08 * torch.eye(2)[None], log_target, generator)
+        accepted += (moved != state).any(-1).float().mean().item() / 20
+        state = moved
+    assert accepted > 0.1  # the chains did move
+    share = ((state - x).norm(dim=-1) < 0.3).float().mean().item()
+    assert abs(share - network.weight) < 0.03  # 4000 chains: standard error 0.007
+    spread = torch.where(((state - x).norm(dim=-1) < 0.3)[..., None], state - x, state + x).std(dim=1)
+    torch.testing.assert_close(spread, torch.full((1, 2), network.sigma), rtol=0.1, atol=0)
 
 
 def test_sir_adds_proposals_until_the_effective_sample_size_is_reached(monkeypatch):

@@ -54,8 +54,8 @@ def sampler_posterior(model: LogRatioModel, prior: Distribution, sampling: dict[
         model: The log-ratio model, on the device it samples on.
         prior: Its prior (on the CPU).
         sampling: The config's ``sampling`` keys: ``sampler`` (``sir`` or ``mcmc``),
-            ``num_proposals`` and ``max_proposals`` (SIR, optional), ``num_chains``, ``warmup_steps`` and
-            ``thin`` (MCMC; ``3 d`` if absent).
+            ``num_proposals`` and ``max_proposals`` (SIR, optional), ``num_chains``, ``warmup_steps``,
+            ``thin`` (MCMC; ``3 d`` if absent) and ``jump_every`` (MCMC; 0 for none).
 
     Returns:
         The posterior; each ``sample`` call draws one seed from torch's global generator.
@@ -74,6 +74,7 @@ def sampler_posterior(model: LogRatioModel, prior: Distribution, sampling: dict[
             "num_chains": sampling["num_chains"],
             "warmup_steps": sampling["warmup_steps"],
             "thin": sampling.get("thin", 3 * model.dim_theta),
+            "jump_every": sampling.get("jump_every", 5) or None,
             "show_progress_bar": True,
         }
     else:

@@ -16,7 +16,8 @@ _FLOW_TRAINING = ("flow", "hidden_features", "num_transforms", "num_bins", *_OPT
 _RATIO_TRAINING = (*_OPTIMISER_KEYS, "hidden_features", "num_blocks")
 # NPE samples its flow directly; the others go through our batched SIR or MCMC.
 _DIRECT_SAMPLING = ("num_samples",)
-_SAMPLER_SAMPLING = ("num_samples", "sampler", "num_proposals", "max_proposals", "num_chains", "warmup_steps", "thin")
+_SAMPLER_SAMPLING = ("num_samples", "sampler", "num_proposals", "max_proposals", "num_chains", "warmup_steps", "thin",
+                     "jump_every")
 
 
 @dataclass(frozen=True)

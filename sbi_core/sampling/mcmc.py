@@ -13,7 +13,18 @@ the acceptance rate 0.234 by Robbins-Monro steps, starting from
 :math:`2.38 / \sqrt d`. After warm-up the proposal is frozen, so the kept draws
 come from a fixed Metropolis kernel. Chains start at SIR samples
 (:func:`sbi_core.sampling.sample_sir`), which puts them roughly in proportion to
-the posterior mass of separated modes that random-walk moves would not cross.
+the posterior mass of separated modes.
+
+Random-walk moves do not cross between separated modes, so a mode's share of the
+samples would stay what SIR gave it at the start, a few chains' worth. Every
+``jump_every``-th step is therefore an independence Metropolis-Hastings move: the
+proposal is drawn from a Gaussian mixture centred on SIR draws for the observation
+(16 of them, spread over the modes as SIR found them), each component with the
+random-walk proposal's covariance, and accepted with probability
+:math:`\min(1, \pi(\theta') q(\theta) / (\pi(\theta) q(\theta')))`; a chain can jump
+to any mode that SIR found, and the weights of the modes come out right whatever
+their share of centres. Both kernels leave the posterior invariant, and after
+warm-up both are fixed.
 
 References:
     | An adaptive Metropolis algorithm (Haario et al., 2001)
@@ -25,6 +36,7 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -43,6 +55,11 @@ _COVARIANCE_RATE = 0.1
 # Floor of the proposal covariance, relative to the prior's variances.
 _COVARIANCE_FLOOR = 1e-6
 _PRIOR_DRAWS = 1000
+# SIR draws that centre the jump proposals' mixture, per observation: enough to land in every mode
+# SIR found; the acceptance ratio corrects their share. Its cost is chains x centres per jump.
+_JUMP_CENTRES = 16
+# Jump moves hold at most this many chain-centre differences at once (64 MB in float32).
+_MIXTURE_ENTRIES = 2**24
 
 
 @torch.no_grad()
@@ -55,6 +72,7 @@ def sample_mcmc(
     warmup_steps: int = 100,
     thin: int = 5,
     init_num_proposals: int | None = None,
+    jump_every: int | None = 5,
     seed: int | None = None,
     show_progress_bar: bool = False,
 ) -> Tensor:
@@ -73,8 +91,10 @@ def sample_mcmc(
             nearly independent draws matter, e.g. SBC in more than two dimensions
             (the workflow's default is ``3 d``: at ``thin=10`` in 10-d, C2ST against
             the exact posterior was 0.57-0.63, at ``thin=30`` 0.50-0.53).
-        init_num_proposals: Prior proposals of the SIR that sets the initial states;
-            ``max(1000, 100 C)`` by default.
+        init_num_proposals: Prior proposals of the SIR that sets the initial states
+            and the jump proposals' centres; ``max(1000, 100 C)`` by default.
+        jump_every: Steps between independence moves (see above); ``None`` for
+            random-walk moves only.
         seed: Seeds the initial states and the chains; drawn from torch's global
             generator if omitted.
         show_progress_bar: Whether to show a tqdm bar over the steps.
@@ -94,7 +114,8 @@ def sample_mcmc(
         | https://doi.org/10.2307/3318737
     """
     for name, value, low in (("num_samples", num_samples, 1), ("num_chains", num_chains, 1),
-                             ("warmup_steps", warmup_steps, 0), ("thin", thin, 1)):
+                             ("warmup_steps", warmup_steps, 0), ("thin", thin, 1),
+                             ("jump_every", 1 if jump_every is None else jump_every, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
     if seed is None:
@@ -104,11 +125,12 @@ def sample_mcmc(
     num_observations = len(x)
     generator = torch.Generator().manual_seed(seed)
 
-    state, _ = sample_sir(
-        network, prior, x, num_chains,
+    init, _ = sample_sir(
+        network, prior, x, num_chains + _JUMP_CENTRES,
         num_proposals=max(1000, 100 * num_chains) if init_num_proposals is None else init_num_proposals,
         min_ess=0, seed=derive_seed(seed, "mcmc", "init"),
-    )  # [M, C, d]
+    )  # [M, C + J, d]: the chains' starts, then the jump proposals' centres
+    state, centres = init[:, :num_chains], init[:, num_chains:]
     dim = state.shape[-1]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "mcmc", "prior_scale"))
@@ -136,6 +158,8 @@ def sample_mcmc(
         accept = log_u < proposed - current
         state = torch.where(accept[..., None], proposal, state)
         current = torch.where(accept, proposed, current)
+        if jump_every is not None and (step + 1) % jump_every == 0:
+            state, current = _jump(state, current, centres, step_size * cholesky, log_target, generator)
         if step < warmup_steps:
             rate = 1.0 / math.sqrt(step + 1)
             log_scale += rate * (accept.float().mean(1) - TARGET_ACCEPTANCE)
@@ -144,6 +168,39 @@ def sample_mcmc(
             kept.append(state)
     samples = torch.stack(kept, dim=1)  # [M, kept, C, d]
     return samples.reshape(num_observations, -1, dim)[:, :num_samples]
+
+
+def _jump(state: Tensor, current: Tensor, centres: Tensor, cholesky: Tensor, log_target: Callable[[Tensor], Tensor],
+          generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """One independence Metropolis-Hastings move of every chain: a proposal from the observation's
+    mixture of Gaussians ``N(centre_j, L L^T)`` (``centres [M, J, d]``, ``L = cholesky [M, d, d]``),
+    accepted by the ratio of target over mixture density."""
+    num_observations, num_chains, dim = state.shape
+    pick = torch.randint(centres.shape[1], (num_observations, num_chains), generator=generator).to(state.device)
+    noise = torch.randn(num_observations, num_chains, dim, generator=generator).to(state.device)
+    proposal = torch.gather(centres, 1, pick[..., None].expand(-1, -1, dim)) + torch.einsum("mij,mcj->mci", cholesky, noise)
+    proposed = log_target(proposal)
+    log_u = torch.rand(num_observations, num_chains, generator=generator).log().to(state.device)
+    log_ratio = proposed - current + _mixture_log_density(state, centres, cholesky) - _mixture_log_density(
+        proposal, centres, cholesky)
+    accept = log_u < log_ratio  # a NaN ratio (both targets -inf) rejects
+    return torch.where(accept[..., None], proposal, state), torch.where(accept, proposed, current)
+
+
+def _mixture_log_density(theta: Tensor, centres: Tensor, cholesky: Tensor) -> Tensor:
+    """``log sum_j N(theta; centre_j, L L^T)`` for ``theta [M, C, d]``, up to a constant per
+    observation (the same for every theta of the observation, so it cancels in the ratio); in
+    groups of observations whose ``[m, C, J, d]`` differences hold at most ``_MIXTURE_ENTRIES``."""
+    num_observations, num_chains, dim = theta.shape
+    group = max(1, _MIXTURE_ENTRIES // (num_chains * centres.shape[1] * dim))
+    parts = []
+    for start in range(0, num_observations, group):
+        part = slice(start, start + group)
+        differences = (theta[part, :, None] - centres[part, None]).reshape(len(theta[part]), -1, dim)
+        whitened = torch.linalg.solve_triangular(cholesky[part], differences.mT, upper=False)  # [m, d, C J]
+        squared = whitened.pow(2).sum(1).reshape(len(theta[part]), num_chains, centres.shape[1])
+        parts.append(torch.logsumexp(-0.5 * squared, dim=2))
+    return torch.cat(parts)
 
 
 def _chain_covariance(state: Tensor) -> Tensor:
