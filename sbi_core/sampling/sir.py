@@ -158,8 +158,7 @@ def sample_sir(
         # Inverse-CDF multinomial resampling: works the same on every device, from CPU uniforms.
         cumulative = log_weights.exp().cumsum(dim=1)
         index = torch.searchsorted(cumulative, uniforms[part].to(device) * cumulative[:, -1:])
-        proposals = rounds.proposals(log_weights.shape[1])
-        samples.append(proposals[index.clamp_(max=len(proposals) - 1)])
+        samples.append(rounds.all[index.clamp_(max=log_weights.shape[1] - 1)])
     ess = torch.cat(ess)
 
     low = ess < min_ess
@@ -181,25 +180,20 @@ class _ProposalRounds:
     def __init__(self, prior: Distribution, first: Tensor, max_proposals: int, seed: int) -> None:
         self.prior, self.max_proposals, self.seed = prior, max_proposals, seed
         self.rounds = [first]
-
-    def total(self, rounds: int) -> int:
-        return sum(len(r) for r in self.rounds[:rounds])
+        self.all = first  # every round drawn so far, in order
 
     def next_round(self, index: int) -> Tensor | None:
         """Round ``index`` (drawn on first use, seeded by the round), or None past ``max_proposals``."""
         while len(self.rounds) <= index:
-            size = min(self.total(len(self.rounds)), self.max_proposals - self.total(len(self.rounds)))
+            size = min(len(self.all), self.max_proposals - len(self.all))
             if size <= 0:
                 return None
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(derive_seed(self.seed, "sir", len(self.rounds)))
                 draws = self.prior.sample((size,))
-            self.rounds.append(draws.to(device=self.rounds[0].device, dtype=torch.float32))
+            self.rounds.append(draws.to(device=self.all.device, dtype=torch.float32))
+            self.all = torch.cat([self.all, self.rounds[-1]])
         return self.rounds[index]
-
-    def proposals(self, count: int) -> Tensor:
-        """The first ``count`` proposals of all rounds, in order."""
-        return torch.cat(self.rounds)[:count]
 
 
 def _weigh(network: LogRatioModel, rounds: _ProposalRounds, x: Tensor, min_ess: float, max_pairs_per_chunk: int,
