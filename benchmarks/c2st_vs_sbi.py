@@ -24,7 +24,6 @@ Smoke test:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,11 +33,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import environment  # noqa: E402
+from bench_common import write_report  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from sbi_core.diagnostics import c2st_many  # noqa: E402
-from sbi_core.io import write_json  # noqa: E402
 
 
 def _pair(dim: int, delta: float, num: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -93,10 +91,7 @@ def main() -> None:
 
     rows = [_row(dim, delta, args.num_samples, 1, args.device) for dim in args.dims for delta in args.deltas]
     rows.append(_row(min(args.dims), args.deltas[0], args.num_samples, args.tests, args.device))
-    report = {"environment": environment(args.device), "settings": vars(args), "rows": rows}
-    print(json.dumps(report, indent=1))
-    if args.out:
-        write_json(args.out, report)
+    write_report(rows, vars(args), args.device, args.out)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ Run:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,10 +33,9 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import environment  # noqa: E402
+from bench_common import mean_and_sem, write_report  # noqa: E402
 
 from sbi_core.diagnostics import c2st_many  # noqa: E402
-from sbi_core.io import write_json  # noqa: E402
 from sbi_core.sampling import sample_mcmc, sample_sir  # noqa: E402
 from sbi_core.tasks import BUILTIN_TASKS  # noqa: E402
 from sbi_core.tasks.slcp import DIAGONAL_JITTER  # noqa: E402
@@ -107,15 +105,12 @@ def main() -> None:
         seconds = time.perf_counter() - start
         accuracy = [t.accuracy for t in c2st_many(reference, samples, seed=1)]
         share_error = float((_mode_shares(samples) - _mode_shares(reference)).abs().max())
-        rows[name] = {"seconds": seconds, "c2st_mean": float(np.mean(accuracy)),
-                      "c2st_sem": float(np.std(accuracy, ddof=1) / np.sqrt(len(accuracy))), "c2st": accuracy,
+        mean, sem = mean_and_sem(accuracy)
+        rows[name] = {"seconds": seconds, "c2st_mean": mean, "c2st_sem": sem, "c2st": accuracy,
                       "largest_mode_share_error": share_error}
         print(f"{name}: {seconds:.1f} s, C2ST {rows[name]['c2st_mean']:.3f} ± {rows[name]['c2st_sem']:.3f}, "
               f"largest mode-share error {share_error:.3f}", flush=True)
-    report = {"environment": environment("cpu"), "settings": vars(args), "rows": rows}
-    print(json.dumps(report, indent=1))
-    if args.out:
-        write_json(args.out, report)
+    write_report(rows, vars(args), "cpu", args.out)
 
 
 if __name__ == "__main__":

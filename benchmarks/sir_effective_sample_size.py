@@ -16,7 +16,6 @@ Run:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -27,10 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_common import environment  # noqa: E402
+from bench_common import mean_and_sem, write_report  # noqa: E402
 
 from sbi_core.diagnostics import c2st_many  # noqa: E402
-from sbi_core.io import write_json  # noqa: E402
 from sbi_core.ratio import train_ratio_estimator  # noqa: E402
 from sbi_core.sampling import LowEffectiveSampleSizeWarning, sample_sir  # noqa: E402
 from sbi_core.tasks import BUILTIN_TASKS  # noqa: E402
@@ -72,16 +70,13 @@ def main() -> None:
         rows[name] = {
             "seconds": seconds, "ess_median": float(ess.median()), "ess_min": float(ess.min()),
             "below_samples": int((ess < args.samples).sum()), "distinct_median": float(np.median(distinct)),
-            "c2st_mean": float(np.mean(accuracy)), "c2st_sem": float(np.std(accuracy, ddof=1) / np.sqrt(len(accuracy))),
         }
+        rows[name]["c2st_mean"], rows[name]["c2st_sem"] = mean_and_sem(accuracy)
         print(f"{name}: {seconds:.1f} s, ESS median {rows[name]['ess_median']:.0f} (smallest "
               f"{rows[name]['ess_min']:.0f}, {rows[name]['below_samples']} of {args.observations} below "
               f"{args.samples}), distinct {rows[name]['distinct_median']:.0f}, C2ST {rows[name]['c2st_mean']:.3f} "
               f"± {rows[name]['c2st_sem']:.3f}", flush=True)
-    report = {"environment": environment("cpu"), "settings": vars(args), "rows": rows}
-    print(json.dumps(report, indent=1))
-    if args.out:
-        write_json(args.out, report)
+    write_report(rows, vars(args), "cpu", args.out)
 
 
 if __name__ == "__main__":
