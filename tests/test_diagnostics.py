@@ -182,6 +182,9 @@ def test_c2st_many_trains_every_test_at_once():
     assert results[2].roc_auc > 0.99 and abs(results[0].roc_auc - 0.5) < 0.04
     with pytest.raises(ValueError, match="samples_a, samples_b"):
         c2st_many(a, b[:2])
+    b[1, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="samples_b: contains NaN"):
+        c2st_many(a, b)
 
 
 def test_batched_mlp_gradients_are_autograds():

@@ -169,6 +169,9 @@ def c2st_many(
     if a.ndim != 3 or b.ndim != 3 or a.shape[0] != b.shape[0] or a.shape[2] != b.shape[2]:
         raise ValueError(f"samples_a, samples_b: expected [m, n_a, d] and [m, n_b, d], got {list(a.shape)} and "
                          f"{list(b.shape)}")
+    for name, samples in (("samples_a", a), ("samples_b", b)):
+        if not torch.isfinite(samples).all():
+            raise ValueError(f"{name}: contains NaN or inf")
     num_tests, num_a, dim = a.shape
     num = num_a + b.shape[1]
     if min(num_a, b.shape[1]) < 2 or num < 2 * n_folds:
@@ -186,8 +189,8 @@ def c2st_many(
     fold_of_model = torch.arange(n_folds, device=device).repeat(num_tests)
     training = folds[test_of_model] != fold_of_model[:, None]  # [models, num]
     model_data = data[test_of_model]  # [models, num, d]: each fold's network sees its own test's samples
-    # One CPU thread: these matrices are too small to gain from more (on 2 cores, two threads made a
-    # C2ST 2-4 times slower), and the result then does not depend on the machine's core count.
+    # One CPU thread: these matrices are too small to gain from more (on the busy 2-core machine, two
+    # threads made a C2ST 4-5 times slower), and the result does not depend on the machine's core count.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
