@@ -153,8 +153,8 @@ def sample_sir(
     samples, ess = [], []
     for start in range(0, len(x), group):
         part = slice(start, start + group)
-        log_weights = _weigh(network, rounds, x[part], min_ess, max_pairs_per_chunk, start)
-        ess.append(torch.exp(-torch.logsumexp(2 * log_weights, dim=1)))
+        log_weights, group_ess = _weigh(network, rounds, x[part], min_ess, max_pairs_per_chunk, start)
+        ess.append(group_ess)
         # Inverse-CDF multinomial resampling: works the same on every device, from CPU uniforms.
         cumulative = log_weights.exp().cumsum(dim=1)
         index = torch.searchsorted(cumulative, uniforms[part].to(device) * cumulative[:, -1:])
@@ -179,36 +179,38 @@ class _ProposalRounds:
 
     def __init__(self, prior: Distribution, first: Tensor, max_proposals: int, seed: int) -> None:
         self.prior, self.max_proposals, self.seed = prior, max_proposals, seed
-        self.rounds = [first]
         self.all = first  # every round drawn so far, in order
+        self.ends = [len(first)]  # where each round ends in `all`
 
-    def next_round(self, index: int) -> Tensor | None:
+    def round(self, index: int) -> Tensor | None:
         """Round ``index`` (drawn on first use, seeded by the round), or None past ``max_proposals``."""
-        while len(self.rounds) <= index:
+        while len(self.ends) <= index:
             size = min(len(self.all), self.max_proposals - len(self.all))
             if size <= 0:
                 return None
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(derive_seed(self.seed, "sir", len(self.rounds)))
+                torch.manual_seed(derive_seed(self.seed, "sir", len(self.ends)))
                 draws = self.prior.sample((size,))
-            self.rounds.append(draws.to(device=self.all.device, dtype=torch.float32))
-            self.all = torch.cat([self.all, self.rounds[-1]])
-        return self.rounds[index]
+            self.all = torch.cat([self.all, draws.to(device=self.all.device, dtype=torch.float32)])
+            self.ends.append(len(self.all))
+        return self.all[(self.ends[index - 1] if index else 0) : self.ends[index]]
 
 
 def _weigh(network: LogRatioModel, rounds: _ProposalRounds, x: Tensor, min_ess: float, max_pairs_per_chunk: int,
-           offset: int) -> Tensor:
-    """Normalised log-weights ``[m, proposals]`` of a group of observations: the first round for all,
-    later rounds for those still below ``min_ess`` (``-inf`` for the others)."""
-    log_weights = logit_matrix(network, rounds.rounds[0], x, max_pairs_per_chunk).T.double()
-    _refuse_stuck(log_weights, offset, len(rounds.rounds[0]))
+           offset: int) -> tuple[Tensor, Tensor]:
+    """Normalised log-weights ``[m, proposals]`` of a group of observations, and their ESS ``[m]``:
+    the first round for all, later rounds for those still below ``min_ess`` (``-inf`` for the others)."""
+    first = rounds.round(0)
+    log_weights = logit_matrix(network, first, x, max_pairs_per_chunk).T.double()
+    _refuse_stuck(log_weights, offset, len(first))
     index = 1
     while True:
         normalised = log_weights - log_weights.logsumexp(dim=1, keepdim=True)
-        need = torch.exp(-torch.logsumexp(2 * normalised, dim=1)) < min_ess
-        proposals = rounds.next_round(index) if need.any() else None
+        ess = torch.exp(-torch.logsumexp(2 * normalised, dim=1))
+        need = ess < min_ess
+        proposals = rounds.round(index) if need.any() else None
         if proposals is None:
-            return normalised
+            return normalised, ess
         more = torch.full((len(x), len(proposals)), -torch.inf, dtype=torch.float64, device=x.device)
         more[need] = logit_matrix(network, proposals, x[need], max_pairs_per_chunk).T.double()
         log_weights = torch.cat([log_weights, more], dim=1)
