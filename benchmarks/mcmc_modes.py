@@ -27,7 +27,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -38,7 +37,7 @@ from bench_common import mean_and_sem, write_report  # noqa: E402
 from sbi_core.diagnostics import c2st_many  # noqa: E402
 from sbi_core.sampling import sample_mcmc, sample_sir  # noqa: E402
 from sbi_core.tasks import BUILTIN_TASKS  # noqa: E402
-from sbi_core.tasks.slcp import DIAGONAL_JITTER  # noqa: E402
+from sbi_core.tasks.slcp import slcp_log_likelihood  # noqa: E402
 
 
 class ExactSLCPLikelihood(nn.Module):
@@ -50,22 +49,11 @@ class ExactSLCPLikelihood(nn.Module):
         super().__init__()
         self.unused = nn.Parameter(torch.zeros(()))
 
-    @staticmethod
-    def _log_likelihood(theta: Tensor, x: Tensor) -> Tensor:
-        theta, draws = theta.double(), x.double().reshape(*x.shape[:-1], 4, 2)
-        s1, s2, rho = theta[..., 2] ** 2, theta[..., 3] ** 2, torch.tanh(theta[..., 4])
-        var1, var2, cov = s1**2 + DIAGONAL_JITTER, s2**2 + DIAGONAL_JITTER, rho * s1 * s2
-        det = var1 * var2 - cov**2
-        d0 = draws[..., 0] - theta[..., 0, None]
-        d1 = draws[..., 1] - theta[..., 1, None]
-        quadratic = (var2[..., None] * d0**2 - 2 * cov[..., None] * d0 * d1 + var1[..., None] * d1**2) / det[..., None]
-        return (-0.5 * quadratic.sum(-1) - 2 * torch.log(det) - 4 * np.log(2 * np.pi)).float()
-
     def all_pairs(self, theta: Tensor, x: Tensor) -> Tensor:
-        return self._log_likelihood(theta[:, None], x[None])
+        return slcp_log_likelihood(theta[:, None], x[None])
 
     def per_observation(self, theta: Tensor, x: Tensor) -> Tensor:
-        return self._log_likelihood(theta, x[:, None])
+        return slcp_log_likelihood(theta, x[:, None])
 
 
 def _mode_shares(samples: Tensor) -> Tensor:

@@ -47,7 +47,7 @@ def test_tasks_lists_the_benchmarks():
     lines = result.stdout.splitlines()
     assert lines[0].startswith("gaussian_linear: 10 parameters") and "exact reference" in lines[0]
     assert any(line.startswith("two_moons: 2 parameters") for line in lines)
-    assert any(line.startswith("slcp: 5 parameters") and "no reference" in line for line in lines)
+    assert any(line.startswith("slcp: 5 parameters") and "exact reference" in line for line in lines)
 
 
 def test_inspect_refuses_a_foreign_file(tmp_path):
