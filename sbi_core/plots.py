@@ -232,6 +232,7 @@ def plot_loss(
     validation_loss: Sequence[float],
     path: str | os.PathLike[str],
     title: str = "",
+    members: Sequence[tuple[Sequence[float], Sequence[float]]] = (),
 ) -> None:
     """Saves the training and validation loss per epoch as a PNG.
 
@@ -242,6 +243,8 @@ def plot_loss(
         validation_loss: The validation loss of each epoch (may be empty).
         path: Where to write the PNG.
         title: The figure title.
+        members: Further ensemble members' (training, validation) curves, drawn thin beside
+            the first member's.
 
     Example:
         >>> plot_loss([3.0, 2.0, 1.5], [3.1, 2.2, 1.9], "loss.png", title="NPE")
@@ -253,6 +256,9 @@ def plot_loss(
 
     fig, ax = plt.subplots(figsize=(6, 4))
     try:
+        for member_training, member_validation in members:
+            for curve, color in ((member_training, "tab:blue"), (member_validation, "tab:orange")):
+                ax.plot(np.arange(1, len(curve) + 1), np.asarray(curve, dtype=float), color=color, lw=0.7, alpha=0.4)
         if training.size:
             ax.plot(np.arange(1, training.size + 1), training, color="tab:blue", label="training")
         if validation.size:

@@ -31,6 +31,7 @@ _NAMES = {
     "NPEEstimator": "npe",
     "NLEEstimator": "nle",
     "NREEstimator": "nre",
+    "EnsembleEstimator": "ensemble",
     "PosteriorEstimate": "posterior",
     "train_estimator": "training",
     "load_estimator": "loading",

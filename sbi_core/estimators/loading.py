@@ -17,6 +17,7 @@ from torch.distributions import Distribution
 
 from sbi_core.errors import ArtifactError
 from sbi_core.estimators.base import Estimator
+from sbi_core.estimators.ensemble import EnsembleEstimator
 from sbi_core.estimators.registry import METHODS, REGISTRY
 from sbi_core.estimators.training import estimator_class
 from sbi_core.io import load_state
@@ -52,8 +53,13 @@ def load_estimator(
         raise ArtifactError(f"{path}: hyperparameters.method is {method!r}, expected one of {METHODS}")
     options: dict[str, Any] = {} if embedding_net is None else {"embedding_net": embedding_net}
     try:
-        estimator = estimator_class(method).from_hyperparameters(hyperparameters, prior, **options)
-    except (ArtifactError, KeyError, TypeError) as error:
+        if "ensemble" in hyperparameters:
+            estimator = EnsembleEstimator.from_hyperparameters(
+                hyperparameters, prior, member_class=estimator_class(method).from_hyperparameters, **options
+            )
+        else:
+            estimator = estimator_class(method).from_hyperparameters(hyperparameters, prior, **options)
+    except (ArtifactError, KeyError, TypeError, ValueError) as error:
         raise ArtifactError(f"{path}: cannot rebuild the {method} estimator: {error}") from error
     try:
         estimator.network.load_state_dict(state_dict)

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 __all__ = ["MethodSpec", "REGISTRY", "METHODS", "LIKELIHOOD_METHODS", "method_spec"]
 
-_OPTIMISER_KEYS = ("batch_size", "learning_rate", "max_epochs", "patience", "validation_fraction")
+# Every method can train as an ensemble (sbi_core.estimators.ensemble).
+_OPTIMISER_KEYS = ("batch_size", "learning_rate", "max_epochs", "patience", "validation_fraction",
+                   "ensemble_members", "ensemble_bootstrap")
 _FLOW_TRAINING = ("flow", "hidden_features", "num_transforms", "num_bins", *_OPTIMISER_KEYS)
 _RATIO_TRAINING = (*_OPTIMISER_KEYS, "hidden_features", "num_blocks")
 # NPE samples its flow directly; the others go through our batched SIR or MCMC.

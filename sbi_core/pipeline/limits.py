@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from sbi_core.errors import ConfigError
-from sbi_core.estimators import LIKELIHOOD_METHODS, load_estimator
+from sbi_core.estimators import LIKELIHOOD_METHODS, EnsembleEstimator, Estimator, load_estimator
 from sbi_core.io import provenance, read_json, write_json
 from sbi_core.limits import cls_upper_limit, histfactory_asimov_prior, pyhf_upper_limit, support_bounds
 from sbi_core.pipeline.common import load_observation
@@ -93,18 +93,28 @@ def upper_limit(
     limits = {}
     for path in observations:
         observation = Path(path).stem
-        ours = cls_upper_limit(
-            trained,
-            prior,
-            torch.as_tensor(load_observation(path)["x_o"]),
-            model.expected_data,
-            poi_index,
-            scan,
-            level=upper_limit["level"],
-            include_prior=main_only,  # main data: the constraint terms are the prior
-            asimov_prior=asimov_prior,
-            seed=derive_seed(seed, "upper_limit", method, observation),
-        )
+
+        def limit(estimator: Estimator) -> dict[str, Any]:
+            return cls_upper_limit(
+                estimator,
+                prior,
+                torch.as_tensor(load_observation(path)["x_o"]),
+                model.expected_data,
+                poi_index,
+                scan,
+                level=upper_limit["level"],
+                include_prior=main_only,  # main data: the constraint terms are the prior
+                asimov_prior=asimov_prior,
+                seed=derive_seed(seed, "upper_limit", method, observation),
+            )
+
+        ours = limit(trained)
+        if isinstance(trained, EnsembleEstimator):  # the members' own limits: the ensemble's spread
+            members = [limit(member) for member in trained.members]
+            ours["members"] = {
+                "observed_limits": [member["observed_limit"] for member in members],
+                "expected_median_limits": [member["expected_limits"][2] for member in members],
+            }
         expected = pyhf[observation]
         limits[observation] = {
             "ours": ours,

@@ -69,23 +69,43 @@ def train(
             "num_simulations": len(theta),
             "epochs_trained": losses["epochs_trained"],
             "best_validation_loss": losses["best_validation_loss"],
+            **_members_summary(losses),
             "training_seconds": seconds,
             "provenance": record,
         },
     )
     write_loss_history(history, losses)
+    members = losses.get("members", [losses])
     plot_loss(
         losses["training_loss"], losses["validation_loss"], loss_plot,
-        title=f"{name}: {method.upper()} loss",
+        title=f"{name}: {method.upper()} loss" + (f", {len(members)} ensemble members" if len(members) > 1 else ""),
+        members=[(member["training_loss"], member["validation_loss"]) for member in members[1:]],
     )
 
 
+def _members_summary(losses: dict) -> dict:
+    """An ensemble's spread over its members (nothing for one estimator)."""
+    members = losses.get("members")
+    if not members:
+        return {}
+    return {"ensemble_members": [
+        {"epochs_trained": member["epochs_trained"], "best_validation_loss": member["best_validation_loss"]}
+        for member in members
+    ]}
+
+
 def write_loss_history(path: str, losses: dict) -> None:
-    """The loss curve as CSV: epoch, training and validation loss."""
+    """The loss curve as CSV: epoch, training and validation loss; an ensemble adds a pair of
+    columns per further member (``training_loss_2``, ...), empty after that member stopped."""
+    curves = [(member["training_loss"], member["validation_loss"]) for member in losses.get("members", [losses])]
+    header = ["epoch", "training_loss", "validation_loss"]
+    for k in range(2, len(curves) + 1):
+        header += [f"training_loss_{k}", f"validation_loss_{k}"]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["epoch", "training_loss", "validation_loss"])
-        for epoch, (train_loss, val_loss) in enumerate(
-            zip(losses["training_loss"], losses["validation_loss"]), start=1
-        ):
-            writer.writerow([epoch, f"{train_loss:.6g}", f"{val_loss:.6g}"])
+        writer.writerow(header)
+        for epoch in range(max(len(training) for training, _ in curves)):
+            row = [epoch + 1]
+            for training, validation in curves:
+                row += [f"{curve[epoch]:.6g}" if epoch < len(curve) else "" for curve in (training, validation)]
+            writer.writerow(row)
