@@ -11,18 +11,22 @@ early stopping. Measured, in one run on one device:
     our trainer does), our network on sbi-style repeated pairs (x repeated K
     times through the whole network), and sbi's own classifier on those pairs;
 (b) time for ``--num-samples`` posterior samples for each of
-    ``--num-observations`` observations: ours by SIR and by batched MCMC (all
-    observations in one call), sbi by its default for NRE, vectorized slice
-    sampling (``sample_batched``, ``--num-chains`` chains per observation), and
-    by its importance-sampling SIR, which has no batched form (a loop over x);
-(c) SBC on ``--sbc-simulations`` test simulations x ``--num-samples`` samples:
-    ours in one batched call; sbi on ``--sbi-sbc-subset`` of them, its time
-    extrapolated linearly to all (marked so in the table);
-(d) C2ST of each posterior against the exact two-moons reference posterior,
-    averaged over the first ``--c2st-observations`` observations.
+    ``--num-observations`` observations, for every sampler, with (d) its C2ST beside
+    it: ours at the workflow's defaults (batched MCMC with jumps; SIR that grows its
+    proposals), all observations in one call; sbi at its defaults for NRE
+    (vectorized slice sampling, 20 chains, 200 warm-up steps) called per observation
+    as its tutorials do and batched (``sample_batched``), and at its fastest option,
+    importance sampling, which has no batched form (a loop over x);
+(c) SBC on ``--sbc-simulations`` test simulations x ``--num-samples`` samples,
+    every sampler: ours in one batched call; sbi on ``--sbi-sbc-subset`` of them, its
+    time extrapolated linearly to all (marked so in the table); the SBC p-values are
+    compared on that subset;
+(d) C2ST (our torch C2ST, the benchmark protocol) of each sampler's posterior against
+    the exact two-moons reference, mean ± standard error over the first
+    ``--c2st-observations`` observations; unbatched samplers run on those only, and
+    their time is extrapolated to all.
 
-Ratios are sbi / ours: above 1 means we are faster (times) or, for C2ST, that
-sbi's accuracy is further from the ideal 0.5.
+Times are given as multiples of our MCMC's: below 1 is faster than ours.
 
 Run (full size):
     python benchmarks/ratio_vs_sbi.py --device cuda --out results/benchmarks/ratio_vs_sbi.json
@@ -49,16 +53,14 @@ from typing import Any
 import numpy as np
 import torch
 from sbi.inference import NRE_B
-from sbi.inference.posteriors.posterior_parameters import MCMCPosteriorParameters
 from sbi.neural_nets import classifier_nn
 from sbi.utils import BoxUniform
-from sklearn.exceptions import ConvergenceWarning
 from torch import Tensor, nn
 
 from bench_common import environment, timer
 
 from sbi_core.estimators.flows import NullTracker
-from sbi_core.diagnostics import c2st, sbc_ranks, sbc_uniformity
+from sbi_core.diagnostics import c2st_many, sbc_ranks, sbc_uniformity
 from sbi_core.io import write_json
 from sbi_core.ratio import NREBLoss, RatioEstimator, draw_atoms, train_ratio_estimator
 from sbi_core.sampling import LowEffectiveSampleSizeWarning, RatioPosterior
@@ -77,12 +79,9 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     sizes.add_argument("--num-samples", type=int, default=1000, help="posterior samples per observation")
     sizes.add_argument("--sbc-simulations", type=int, default=1000, help="test simulations for SBC (c)")
     sizes.add_argument("--sbi-sbc-subset", type=int, default=100,
-                       help="sbi samples only this many SBC observations; its time is extrapolated")
+                       help="sbi samples only this many SBC observations (its time is extrapolated); "
+                            "SBC p-values are compared on them")
     sizes.add_argument("--c2st-observations", type=int, default=10, help="observations compared by C2ST (d)")
-    sizes.add_argument("--c2st-proposals", type=int, default=1_000_000,
-                       help="prior proposals of our accurate SIR, run on the C2ST observations only (d)")
-    sizes.add_argument("--c2st-jobs", type=int, default=1,
-                       help="C2STs computed in parallel processes (each on one BLAS thread; same numbers)")
     training = parser.add_argument_group("training (both libraries)")
     training.add_argument("--batch-size", type=int, default=200)
     training.add_argument("--num-atoms", type=int, default=10, help="contrastive atoms K")
@@ -93,20 +92,11 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     training.add_argument("--patience", type=int, default=20)
     training.add_argument("--max-epochs", type=int, default=500)
     training.add_argument("--bare-epochs", type=int, default=3, help="epochs timed for each bare loop")
-    sampling = parser.add_argument_group("sampling")
-    sampling.add_argument("--num-proposals", type=int, default=None,
-                          help="our SIR's prior proposals (default 100 x num-samples)")
-    sampling.add_argument("--num-chains", type=int, default=20, help="MCMC chains per observation (both)")
-    sampling.add_argument("--warmup-steps", type=int, default=100, help="MCMC warm-up steps (both)")
-    sampling.add_argument("--thin", type=int, default=5, help="our random-walk MCMC's thinning (sbi's slice: 1)")
-    sampling.add_argument("--sbc-sampler", choices=("sir", "mcmc"), default="sir", help="our sampler for SBC")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/benchmarks/ratio_vs_sbi.json", help="JSON results file")
     args = parser.parse_args(argv)
-    if args.num_proposals is None:
-        args.num_proposals = 100 * args.num_samples
     args.sbi_sbc_subset = min(args.sbi_sbc_subset, args.sbc_simulations)
     args.c2st_observations = min(args.c2st_observations, args.num_observations)
     return args
@@ -156,37 +146,6 @@ def _sbc_summary(theta: Tensor, samples: Tensor) -> dict[str, Any]:
     return {key: uniformity[key] for key in ("min_ks_pvalue", "min_chi2_pvalue", "num_simulations")}
 
 
-def _one_c2st(reference: Tensor, samples: Tensor, seed: int):
-    with warnings.catch_warnings():
-        # Should sklearn's MLP reach its iteration cap, the accuracy is still the C2ST.
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return c2st(reference, samples, seed=seed)
-
-
-def _mean_c2sts(
-    named_samples: dict[str, Tensor], references: list[Tensor], seed: int, jobs: int
-) -> dict[str, dict[str, float | int]]:
-    """For each sample set: the mean C2ST accuracy over the observations, reference first (sbibm's
-    protocol), and the samples per set used. ``jobs`` > 1 runs the C2STs in that many processes
-    (each C2ST is seeded and on one BLAS thread, so the numbers do not change)."""
-    pairs = [(name, m) for name in named_samples for m in range(len(references))]
-    arguments = [(references[m], named_samples[name][m].cpu(), seed) for name, m in pairs]
-    if jobs > 1:
-        from joblib import Parallel, delayed
-
-        fits = Parallel(n_jobs=jobs)(delayed(_one_c2st)(*a) for a in arguments)
-    else:
-        fits = [_one_c2st(*a) for a in arguments]
-    results: dict[str, list] = {name: [] for name in named_samples}
-    for (name, _), fit in zip(pairs, fits):
-        results[name].append(fit)
-    return {
-        name: {"accuracy": float(np.mean([r.accuracy for r in rs])),
-               "num_samples": min(min(r.num_samples_a, r.num_samples_b) for r in rs)}
-        for name, rs in results.items()
-    }
-
-
 def _progress(phase: str) -> None:
     """One line per phase, so that a log shows where a run stood if it was stopped."""
     print(f"[{time.strftime('%H:%M:%S')}] {phase}", flush=True)
@@ -199,6 +158,43 @@ def _warm_up(device: str) -> None:
     train_ratio_estimator(theta, theta, "nre_b", {"max_epochs": 1, "batch_size": 32, "num_atoms": 2,
                                                    "hidden_features": 8}, device=device, seed=0,
                           show_progress_bar=False)
+
+
+def _samplers(
+    args: argparse.Namespace, network: nn.Module, prior: Any, trainer: Any, sbi_estimator: nn.Module, prior_device: Any
+) -> dict[str, tuple[Any, bool]]:
+    """Every sampler compared: ``name -> (sample(x [M, 2]) -> [M, S, 2], batched)``.
+
+    Ours at the workflow's defaults (batched MCMC: 100 chains, 100 warm-up steps, thin
+    3 d, a jump every 5 steps; SIR growing its prior proposals until the ESS reaches S),
+    all observations in one call. sbi 0.27 at its defaults for NRE (``build_posterior``:
+    vectorized slice sampling, 20 chains, 200 warm-up steps), both as a new user calls it
+    (``sample`` per observation) and batched (``sample_batched``), and at its fastest
+    option, importance sampling (``sample_with="importance"``: SIR with 32 prior
+    proposals per sample), which has no batched form. Unbatched samplers run on the C2ST
+    observations only and their time is extrapolated.
+    """
+    device, num_samples = args.device, args.num_samples
+    ours = RatioPosterior(network, prior)
+    mcmc = trainer.build_posterior(sbi_estimator, prior=prior_device)
+    importance = trainer.build_posterior(sbi_estimator, prior=prior_device, sample_with="importance")
+
+    def loop(posterior: Any) -> Any:
+        return lambda x: torch.stack([
+            posterior.sample((num_samples,), x=x_o[None].to(device), show_progress_bars=False) for x_o in x
+        ])
+
+    thin = 3 * 2
+    return {
+        "ours, MCMC (default)": (lambda x: ours.sample(x, num_samples, "mcmc", seed=args.seed, num_chains=100,
+                                                       warmup_steps=100, thin=thin), True),
+        "ours, SIR (default)": (lambda x: ours.sample(x, num_samples, "sir", seed=args.seed), True),
+        "sbi, MCMC (defaults), sample per observation": (loop(mcmc), False),
+        "sbi, MCMC (defaults), sample_batched": (
+            lambda x: mcmc.sample_batched((num_samples,), x=x.to(device), show_progress_bars=False).transpose(0, 1),
+            True),
+        "sbi, importance sampling (fastest)": (loop(importance), False),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -270,83 +266,52 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                            "sbi": str(next(sbi_estimator.parameters()).device)},
     }
 
-    _progress("(b) sampling")
-    # (b) sampling, M observations x S samples
-    posterior = RatioPosterior(network, prior)
-    sir_options = {"num_proposals": args.num_proposals}
-    mcmc_options = {"num_chains": args.num_chains, "warmup_steps": args.warmup_steps, "thin": args.thin}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LowEffectiveSampleSizeWarning)
-        with timer(device, times, "ours_sir"):
-            ours_sir = posterior.sample(x_observed, args.num_samples, "sir", seed=args.seed, **sir_options)
-    low_ess = [str(w.message) for w in caught if issubclass(w.category, LowEffectiveSampleSizeWarning)]
-    with timer(device, times, "ours_mcmc"):
-        ours_mcmc = posterior.sample(x_observed, args.num_samples, "mcmc", seed=args.seed, **mcmc_options)
-    sbi_mcmc_posterior = trainer.build_posterior(
-        sbi_estimator, prior=prior_device,
-        posterior_parameters=MCMCPosteriorParameters(
-            num_chains=args.num_chains, warmup_steps=args.warmup_steps, thin=1
-        ),
-    )
-    seed_everything(derive_seed(args.seed, "sbi", "sample"))
-    with timer(device, times, "sbi_mcmc"):
-        sbi_mcmc = sbi_mcmc_posterior.sample_batched(
-            (args.num_samples,), x=x_observed.to(device), show_progress_bars=False
-        ).transpose(0, 1)
-    sbi_sir_posterior = trainer.build_posterior(sbi_estimator, prior=prior_device, sample_with="importance")
-    with timer(device, times, "sbi_sir_loop"):
-        sbi_sir = torch.stack([
-            sbi_sir_posterior.sample((args.num_samples,), x=x_o[None].to(device), show_progress_bars=False)
-            for x_o in x_observed
-        ])
-    results["sampling"] = {
-        "seconds": {key: times[key] for key in ("ours_sir", "ours_mcmc", "sbi_mcmc", "sbi_sir_loop")},
-        "ours_sir_low_ess_warnings": low_ess,
-    }
-
-    _progress("(d) C2ST")
-    # (d) C2ST against the exact reference posterior
-    references = [task.reference_posterior(x_observed[m], args.num_samples)
-                  for m in range(args.c2st_observations)]
-    c2st_seed = derive_seed(args.seed, "c2st")
-    # The estimator's own accuracy, with the sampler's error made small: SIR from many proposals.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LowEffectiveSampleSizeWarning)
-        ours_sir_accurate = posterior.sample(
-            x_observed[: args.c2st_observations], args.num_samples, "sir", seed=args.seed,
-            num_proposals=args.c2st_proposals,
-        )
-    c2st_results = _mean_c2sts(
-        {"ours_sir": ours_sir, "ours_mcmc": ours_mcmc, "ours_sir_accurate": ours_sir_accurate,
-         "sbi_mcmc": sbi_mcmc, "sbi_sir": sbi_sir},
-        references, c2st_seed, args.c2st_jobs,
-    )
-    results["c2st"] = {name: r["accuracy"] for name, r in c2st_results.items()}
-    results["c2st_num_samples"] = min(r["num_samples"] for r in c2st_results.values())
+    _progress("(b) sampling and (d) C2ST")
+    # (b) M observations x S samples, every sampler; (d) each one's C2ST on the first observations
+    samplers = _samplers(args, network, prior, trainer, sbi_estimator, prior_device)
+    references = torch.stack([task.reference_posterior(x_observed[m], args.num_samples)
+                              for m in range(args.c2st_observations)])
+    rows = {}
+    for name, (sample, batched) in samplers.items():
+        observations = x_observed if batched else x_observed[: args.c2st_observations]
+        seed_everything(derive_seed(args.seed, "sample", name))
+        seconds: dict[str, float] = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LowEffectiveSampleSizeWarning)
+            with timer(device, seconds, "sample"):
+                samples = sample(observations)
+        tests = c2st_many(references, samples[: args.c2st_observations].cpu(), seed=derive_seed(args.seed, "c2st"))
+        accuracy = [t.accuracy for t in tests]
+        rows[name] = {
+            "seconds": seconds["sample"] * len(x_observed) / len(observations),
+            "extrapolated_from": None if batched else len(observations),
+            "c2st_mean": float(np.mean(accuracy)),
+            "c2st_sem": float(np.std(accuracy, ddof=1) / np.sqrt(len(accuracy))) if len(accuracy) > 1 else None,
+            "c2st": accuracy,
+        }
+        _progress(f"    {name}: {rows[name]['seconds']:.3g} s, C2ST {rows[name]['c2st_mean']:.3f}")
+    results["sampling"] = rows
+    results["c2st_num_samples"] = args.num_samples
 
     _progress("(c) SBC")
-    # (c) SBC
-    sbc_options = sir_options if args.sbc_sampler == "sir" else mcmc_options
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LowEffectiveSampleSizeWarning)
-        with timer(device, times, "ours_sbc"):
-            ours_sbc = posterior.sample(x_test, args.num_samples, args.sbc_sampler, seed=args.seed, **sbc_options)
-    seed_everything(derive_seed(args.seed, "sbi", "sbc"))
-    with timer(device, times, "sbi_sbc_subset"):
-        sbi_sbc = sbi_mcmc_posterior.sample_batched(
-            (args.num_samples,), x=x_test[: args.sbi_sbc_subset].to(device), show_progress_bars=False
-        ).transpose(0, 1)
-    results["sbc"] = {
-        "seconds": {
-            "ours": times["ours_sbc"],
-            "sbi_subset": times["sbi_sbc_subset"],
-            "sbi_extrapolated": times["sbi_sbc_subset"] * args.sbc_simulations / args.sbi_sbc_subset,
-        },
-        "ours_sampler": args.sbc_sampler,
-        "ours": _sbc_summary(theta_test, ours_sbc),
-        "ours_subset": _sbc_summary(theta_test[: args.sbi_sbc_subset], ours_sbc[: args.sbi_sbc_subset]),
-        "sbi_subset": _sbc_summary(theta_test[: args.sbi_sbc_subset], sbi_sbc),
-    }
+    # (c) SBC on the test simulations: every batched sampler on all, the others on a subset
+    sbc = {}
+    for name, (sample, batched) in samplers.items():
+        subset = args.sbc_simulations if batched else args.sbi_sbc_subset
+        if "sbi" in name and batched:
+            subset = args.sbi_sbc_subset  # sbi's batched MCMC too: minutes per hundred
+        seed_everything(derive_seed(args.seed, "sbc", name))
+        seconds = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LowEffectiveSampleSizeWarning)
+            with timer(device, seconds, "sbc"):
+                samples = sample(x_test[:subset])
+        sbc[name] = {
+            "seconds": seconds["sbc"] * args.sbc_simulations / subset,
+            "extrapolated_from": None if subset == args.sbc_simulations else subset,
+            "subset": _sbc_summary(theta_test[: args.sbi_sbc_subset], samples[: args.sbi_sbc_subset]),
+        }
+    results["sbc"] = sbc
 
     _progress("done")
     results["environment"] = environment(device)
@@ -362,9 +327,6 @@ def _print_table(args: argparse.Namespace, results: dict[str, Any]) -> None:
         print(f"{label:<46} {ours:>12.4g} {sbi:>12.4g} {ratio:>8.2f}  {unit} {note}".rstrip())
 
     epoch = results["training"]["seconds_per_epoch"]
-    sampling = results["sampling"]["seconds"]
-    sbc = results["sbc"]["seconds"]
-    c2st_values = results["c2st"]
     env = results["environment"]
     print(f"\ntwo_moons, {args.num_simulations} simulations, H={args.hidden_features}, "
           f"{args.num_blocks} blocks, K={args.num_atoms} atoms, batch {args.batch_size}, "
@@ -376,25 +338,22 @@ def _print_table(args: argparse.Namespace, results: dict[str, Any]) -> None:
     row("    bare loop, ours: atoms vs ours: repeated", epoch["bare_ours_atoms"], epoch["bare_ours_repeated"], "s")
     row("    our trainer vs bare loop (ours, atoms)", epoch["bare_ours_atoms"], epoch["ours"], "s",
         "(ratio = trainer overhead incl. validation)")
-    label = f"{args.num_samples} samples x {args.num_observations} obs"
-    row(f"(b) {label}: SIR vs sbi MCMC", sampling["ours_sir"], sampling["sbi_mcmc"], "s")
-    row(f"    {label}: MCMC vs sbi MCMC", sampling["ours_mcmc"], sampling["sbi_mcmc"], "s")
-    row(f"    {label}: SIR vs sbi SIR (loop)", sampling["ours_sir"], sampling["sbi_sir_loop"], "s")
-    row(f"(c) SBC {args.sbc_simulations} x {args.num_samples} ({results['sbc']['ours_sampler']} vs sbi MCMC)",
-        sbc["ours"], sbc["sbi_extrapolated"], "s",
-        f"(sbi extrapolated from {args.sbi_sbc_subset} sims, {sbc['sbi_subset']:.3g} s)")
-    print(f"    SBC min KS p-value: ours {results['sbc']['ours']['min_ks_pvalue']:.3g} (all), "
-          f"ours {results['sbc']['ours_subset']['min_ks_pvalue']:.3g} (subset), "
-          f"sbi {results['sbc']['sbi_subset']['min_ks_pvalue']:.3g} (subset)")
-    for ours_name, sbi_name in (("ours_sir", "sbi_mcmc"), ("ours_mcmc", "sbi_mcmc"),
-                                ("ours_sir_accurate", "sbi_mcmc"), ("ours_sir", "sbi_sir")):
-        ours, sbi = c2st_values[ours_name], c2st_values[sbi_name]
-        row(f"(d) C2ST vs reference: {ours_name} vs {sbi_name}", ours, sbi, "acc",
-            f"(ratio of distance from 0.5: {(sbi - 0.5) / max(ours - 0.5, 1e-9):.2f}; "
-            f"{results['c2st_num_samples']} samples per set)")
-    if results["sampling"]["ours_sir_low_ess_warnings"]:
-        print("note: our SIR warned of a low effective sample size; raise --num-proposals")
-
+    print(f"\n(b) {args.num_samples} samples x {args.num_observations} observations; (d) C2ST (ours, torch, "
+          f"the benchmark protocol) against the exact posterior, mean of {args.c2st_observations} observations")
+    print(f"{'sampler':<48} {'s':>9} {'vs ours MCMC':>13} {'C2ST':>14}")
+    sampling = results["sampling"]
+    base = sampling["ours, MCMC (default)"]["seconds"]
+    for name, r in sampling.items():
+        note = f"  (extrapolated from {r['extrapolated_from']})" if r["extrapolated_from"] else ""
+        print(f"{name:<48} {r['seconds']:>9.3g} {r['seconds'] / base:>12.1f}x "
+              f"{r['c2st_mean']:>7.3f} ± {r['c2st_sem'] or float('nan'):.3f}{note}")
+    print(f"\n(c) SBC, {args.sbc_simulations} test simulations x {args.num_samples} samples "
+          f"(min KS p-value on the first {args.sbi_sbc_subset})")
+    base = results["sbc"]["ours, MCMC (default)"]["seconds"]
+    for name, r in results["sbc"].items():
+        note = f"  (extrapolated from {r['extrapolated_from']})" if r["extrapolated_from"] else ""
+        print(f"{name:<48} {r['seconds']:>9.3g} {r['seconds'] / base:>12.1f}x "
+              f"p {r['subset']['min_ks_pvalue']:.2g}, C2ST {sampling[name]['c2st_mean']:.3f}{note}")
 
 if __name__ == "__main__":
     main()

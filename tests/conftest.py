@@ -162,7 +162,7 @@ SMALL = {
 def user_analyses(folder: Path) -> dict:
     """Three analyses that tests/test_workflow.py checks artifact by artifact (their files
     written into `folder`): a user simulator by import path with NaN rows, an observation file
-    and NRE-C; a HistFactory workspace with NPE, NRE and limits; user simulations from files with
+    and NRE-C; a HistFactory workspace with NPE, NRE (ensembles of two) and limits; user simulations from files with
     an observation file and a reference file. NLE's, NRE-A's and BNRE's steps run in process in
     tests/test_pipeline.py."""
     (folder / "usersim.py").write_text(USER_SIMULATOR)
@@ -194,6 +194,8 @@ def user_analyses(folder: Path) -> dict:
             "observations": [{"name": "observed", "from_workspace": True}],
             "upper_limit": {"scan": [0.0, 5.0, 11]},
             **SMALL,
+            # Ensembles of two: NPE's mixture posterior, NRE's normalised members and their limits.
+            "training": {**TINY_TRAINING, "ensemble_members": 2},
         },
         "user_files": {
             "task": "custom",

@@ -46,7 +46,13 @@ def test_every_artifact_exists_loads_and_is_sane(tiny_run):
             hyper = load_estimator(root / "estimators" / f"{method}.pt").hyperparameters
             assert hyper["method"] == method and hyper["dim_theta"] == d
             history = (root / "estimators" / f"{method}_history.csv").read_text().splitlines()
-            assert history[0] == "epoch,training_loss,validation_loss" and len(history) >= 2
+            header = "epoch,training_loss,validation_loss"
+            if analysis == "tiny_hf":  # ensembles of two: a column pair per further member, and each member's loss
+                assert hyper["ensemble"] == {"members": 2, "bootstrap": False}
+                header += ",training_loss_2,validation_loss_2"
+                metadata = json.loads((root / "estimators" / f"{method}.json").read_text())
+                assert len(metadata["ensemble_members"]) == 2
+            assert history[0] == header and len(history) >= 2
             for name in observations:
                 idata = az.from_netcdf(root / "posteriors" / method / f"{name}.nc")
                 names = list(idata.posterior.data_vars)
@@ -115,6 +121,9 @@ def test_histfactory_analysis_has_posteriors_and_limits_beside_pyhf(tiny_run):
     assert limits["pyhf"] == pyhf
     assert pyhf["observed_limit"] == pytest.approx(1.02, abs=0.05)  # pyhf on this workspace: 1.0176
     assert 0 < limits["ours"]["observed_limit"] <= 5.0 and len(limits["ours"]["expected_limits"]) == 5
+    members = limits["ours"]["members"]  # an ensemble of two: each member's own limits beside its
+    assert len(members["observed_limits"]) == len(members["expected_median_limits"]) == 2
+    assert all(0 < limit <= 5.0 for limit in members["observed_limits"])
     assert not (root / "limits" / "npe.json").exists()  # NPE has no likelihood to profile
     _assert_png(root / "limits" / "nre.png")
     summary = json.loads((root / "summary.json").read_text())
