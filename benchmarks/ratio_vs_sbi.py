@@ -346,7 +346,7 @@ def _print_table(args: argparse.Namespace, results: dict[str, Any]) -> None:
     for name, r in sampling.items():
         note = f"  (extrapolated from {r['extrapolated_from']})" if r["extrapolated_from"] else ""
         print(f"{name:<48} {r['seconds']:>9.3g} {r['seconds'] / base:>12.1f}x "
-              f"{r['c2st_mean']:>7.3f} ± {r['c2st_sem'] or float('nan'):.3f}{note}")
+              f"{r['c2st_mean']:>7.3f} ± {r['c2st_sem'] if r['c2st_sem'] is not None else float('nan'):.3f}{note}")
     print(f"\n(c) SBC, {args.sbc_simulations} test simulations x {args.num_samples} samples "
           f"(min KS p-value on the first {args.sbi_sbc_subset})")
     base = results["sbc"]["ours, MCMC (default)"]["seconds"]
