@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -65,13 +66,19 @@ def main() -> None:
     parser.add_argument("--observations", type=int, default=10)
     parser.add_argument("--samples", type=int, default=10_000, help="posterior and reference samples per observation")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="training or sampling keys changed from the defaults (YAML values), to try another default")
     parser.add_argument("--out", help="JSON file for the report (also printed)")
     args = parser.parse_args()
+    changes = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
 
     rows: dict[str, Any] = {}
     for name in args.tasks:
         task = BUILTIN_TASKS[name]()
         settings = default_settings(name, len(task.parameter_names))
+        for key, value in changes.items():
+            block = "sampling" if key in settings["sampling"] or key in ("sampler", "num_proposals", "thin") else "training"
+            settings[block][key] = value
         torch.manual_seed(args.seed)
         theta = task.prior.sample((args.simulations,))
         x = task.simulate(theta)
