@@ -13,7 +13,7 @@ is a log-ratio only up to a function of x (NRE-B's contrastive loss cannot see
 first normalised per observation, :math:`E_{p(\theta)}[r_k(\theta, x)] = 1`, by
 ``NORMALISER_DRAWS`` fixed prior draws; an observation whose normaliser rests on few of
 them (effective sample size below ``MIN_NORMALISER_ESS``: a posterior much narrower than
-the prior) is warned about. The normalisers of the last observations seen are cached,
+the prior) is warned about, once per estimator. The normalisers of the last observations seen are cached,
 so a sampler calling the log-ratio step after step pays for them once.
 
 The members' spread is part of the answer: :meth:`EnsembleEstimator.member_log_ratios`
@@ -90,6 +90,7 @@ class EnsembleEstimator(Estimator):
         super().__init__(nn.ModuleList(member.network for member in members), hyperparameters, first.prior)
         self._normaliser_draws: Tensor | None = None
         self._cached: tuple[Tensor, Tensor] | None = None
+        self._warned = False
 
     @property
     def members(self) -> list[Estimator]:
@@ -164,7 +165,8 @@ class EnsembleEstimator(Estimator):
             log_normalisers, ess = zip(*(self._normalise(member, x) for member in self._members))
         log_normalisers = torch.stack(log_normalisers)
         smallest = float(torch.stack(ess).min())
-        if smallest < MIN_NORMALISER_ESS:
+        if smallest < MIN_NORMALISER_ESS and not self._warned:
+            self._warned = True  # once per estimator: a sampler normalises observation group after group
             warnings.warn(
                 f"ensemble of {self.method}: a member's normaliser rests on an effective {smallest:.1f} of "
                 f"{NORMALISER_DRAWS} prior draws for some observation (below {MIN_NORMALISER_ESS:g}); its "
