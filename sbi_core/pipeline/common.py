@@ -41,21 +41,25 @@ def read_posterior_samples(path: str) -> tuple[np.ndarray, list[str]]:
     """Reads posterior samples ``[n, d]`` (chains stacked) and the parameter names from an
     InferenceData netCDF file; an ArtifactError naming the file if it is not one.
 
-    The posterior group is read with xarray, which ArviZ reads it with: importing ArviZ itself
-    costs 2-3 s more (its plots and statistics), a good part of a C2ST or pair-plot job.
+    The posterior group is read with h5netcdf, through which ArviZ writes it: importing ArviZ
+    (its plots and statistics) or even xarray costs seconds, a good part of a C2ST or
+    pair-plot job.
     """
-    import xarray as xr  # here, not at import: most steps never read samples
+    import h5netcdf  # here, not at import: most steps never read samples
 
     try:
-        with xr.open_dataset(path, group="posterior") as posterior:
-            posterior.load()
-    except (OSError, ValueError, AttributeError) as error:
+        with h5netcdf.File(path, "r") as file:
+            posterior = file.groups["posterior"]
+            names = [str(name) for name in posterior.variables if name not in posterior.dimensions]
+            samples = [np.asarray(posterior.variables[name][...]).reshape(-1) for name in names]
+    except (OSError, KeyError, ValueError) as error:
         raise ArtifactError(
             f"{path}: not an ArviZ InferenceData netCDF file with a posterior group (as the sample step "
-            f"writes): {error}; delete it and rerun"
+            f"writes): {error!r}; delete it and rerun"
         ) from error
-    names = [str(name) for name in posterior.data_vars]
-    return np.stack([posterior[p].values.reshape(-1) for p in names], axis=-1), names
+    if not names:
+        raise ArtifactError(f"{path}: its posterior group holds no parameters; delete it and rerun")
+    return np.stack(samples, axis=-1), names
 
 
 def load_observation(path: str) -> dict[str, np.ndarray]:
