@@ -16,13 +16,20 @@ import json
 import time
 from typing import Any
 
-import arviz as az
 import numpy as np
 import torch
 
 from sbi_core.diagnostics.c2st import c2st
 from sbi_core.estimators import load_estimator, require_device, train_estimator
-from sbi_core.io import atomic_path, load_simulations, provenance, read_array, save_arrays, write_json
+from sbi_core.io import (
+    atomic_path,
+    load_simulations,
+    provenance,
+    read_array,
+    save_arrays,
+    write_inference_data,
+    write_json,
+)
 from sbi_core.seeding import derive_seed, seed_everything
 from sbi_core.tasks import Task, build_task
 from sbi_core.unfolding.fit import FitSettings, fit_source
@@ -194,17 +201,15 @@ def eb_posteriors(
     x = _population_x(population_file, model.x_shape)[:count]
     draws = empirical_bayes_posterior(model, load_source(source), x, num_samples,
                                       seed=derive_seed(seed, "eb_posteriors", method)).cpu().numpy()
-    idata = az.from_dict(
+    record = provenance({"task": task, "method": method, "count": count, "num_samples": num_samples}, seed)
+    write_inference_data(
+        output,
         posterior={p: draws[None, :, :, i].transpose(0, 2, 1) for i, p in enumerate(built.parameter_names)},
         observed_data={"x": x.numpy()},
+        attrs={"analysis": name, "method": method, "prior": "fitted source (empirical Bayes)",
+               "provenance": json.dumps(record)},
         dims={p: ["observation"] for p in built.parameter_names},
     )
-    record = provenance({"task": task, "method": method, "count": count, "num_samples": num_samples}, seed)
-    for group in (idata.posterior, idata.observed_data):
-        group.attrs.update({"analysis": name, "method": method, "prior": "fitted source (empirical Bayes)",
-                            "provenance": json.dumps(record)})
-    with atomic_path(output) as tmp:
-        idata.to_netcdf(str(tmp))
 
 
 def _population_x(path: str, x_shape: tuple[int, ...]) -> torch.Tensor:
@@ -269,11 +274,11 @@ def _moments(names: tuple[str, ...], unfolded: np.ndarray, refits: np.ndarray) -
 
 
 def _write_samples(path: str, unfolded: np.ndarray, built: Task, name: str, method: str, record: dict) -> None:
-    idata = az.from_dict(posterior={p: unfolded[None, :, i] for i, p in enumerate(built.parameter_names)})
-    idata.posterior.attrs.update({"analysis": name, "method": method, "content": "unfolded source samples",
-                                  "provenance": json.dumps(record)})
-    with atomic_path(path) as tmp:
-        idata.to_netcdf(str(tmp))
+    write_inference_data(
+        path,
+        posterior={p: unfolded[None, :, i] for i, p in enumerate(built.parameter_names)},
+        attrs={"analysis": name, "method": method, "content": "unfolded source samples", "provenance": json.dumps(record)},
+    )
 
 
 def _write_history(path: str, losses: list[float]) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import arviz as az
 import torch
 
-from sbi_core.io import atomic_path, provenance
+from sbi_core.io import provenance, write_inference_data
 from sbi_core.pipeline.common import load_observation, load_posterior
 from sbi_core.seeding import derive_seed, seed_everything
 
@@ -46,11 +45,9 @@ def sample(
         "observation": observation_name,
         "provenance": json.dumps(provenance(settings, seed)),
     }
-    idata = az.from_dict(
+    write_inference_data(
+        output,
         posterior={p: samples[None, :, i] for i, p in enumerate(built.parameter_names)},
         observed_data={"x": x_o},
+        attrs=attrs,
     )
-    for group in (idata.posterior, idata.observed_data):
-        group.attrs.update(attrs)
-    with atomic_path(output) as tmp:
-        idata.to_netcdf(str(tmp))
