@@ -129,7 +129,10 @@ def test_histfactory_analysis_has_posteriors_and_limits_beside_pyhf(tiny_run):
     summary = json.loads((root / "summary.json").read_text())
     assert set(summary["upper_limits"]) == {"nre"}
     assert summary["methods"]["npe"]["c2st"]["observed"]["accuracy"] >= 0.3
-    assert "CLs upper limits" in (root / "report.html").read_text()
+    assert summary["upper_limits"]["nre"]["observed"]["members_observed"] == members["observed_limits"]
+    assert summary["methods"]["nre"]["ensemble_members"] == 2
+    report = (root / "report.html").read_text()
+    assert "CLs upper limits" in report and "(members " in report and "(most of 2 members)" in report
 
 
 def test_c2st_where_a_reference_exists(tiny_run):

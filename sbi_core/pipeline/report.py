@@ -92,6 +92,7 @@ def summarize(
         }
         methods[trained["method"]] = {
             "epochs_trained": trained["epochs_trained"],
+            "ensemble_members": len(trained.get("ensemble_members", [])) or 1,
             "best_validation_loss": trained["best_validation_loss"],
             "training_seconds": trained["training_seconds"],
             "num_simulations": calibration["num_simulations"],
@@ -122,6 +123,8 @@ def summarize(
                 "pyhf_observed": r["pyhf"]["observed_limit"],
                 "pyhf_expected": r["pyhf"]["expected_limits"],
                 "relative_difference": r["relative_difference"],
+                # An ensemble's members' own observed limits: its spread.
+                **({"members_observed": r["ours"]["members"]["observed_limits"]} if "members" in r["ours"] else {}),
             }
             for observation, r in result["limits"].items()
         }
@@ -178,7 +181,10 @@ def _limit_rows(upper_limits: dict) -> str:
         f"<tr><th>{method.upper()}</th>"
         + _cells(
             observation,
-            f"{r['observed']:.3f}",
+            f"{r['observed']:.3f}" + (
+                f" (members {min(r['members_observed']):.3f}–{max(r['members_observed']):.3f})"
+                if "members_observed" in r else ""
+            ),
             f"{r['expected'][2]:.3f} [{r['expected'][1]:.3f}, {r['expected'][3]:.3f}]",
             f"{r['pyhf_observed']:.3f}",
             f"{r['pyhf_expected'][2]:.3f} [{r['pyhf_expected'][1]:.3f}, {r['pyhf_expected'][3]:.3f}]",
@@ -204,7 +210,11 @@ def _render(numbers: dict, plots: list[str]) -> str:
     budget = next(iter(methods.values()), {"num_simulations": 0, "num_samples": 0})
     confidence = next(iter(methods.values()), {}).get("coverage", {}).get("confidence", 0.95)
     training = "".join(
-        f"<tr><th>{m.upper()}</th>" + _cells(str(r["epochs_trained"]), f"{r['best_validation_loss']:.3f}") + "</tr>"
+        f"<tr><th>{m.upper()}</th>"
+        + _cells(str(r["epochs_trained"]) + (f" (most of {r['ensemble_members']} members)" if r.get("ensemble_members", 1) > 1
+                                              else ""),
+                 f"{r['best_validation_loss']:.3f}" + (" (members' mean)" if r.get("ensemble_members", 1) > 1 else ""))
+        + "</tr>"
         for m, r in methods.items()
     )
     sims = "".join(
