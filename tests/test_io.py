@@ -164,3 +164,28 @@ def test_hyperparameters_that_are_not_a_mapping(tmp_path, hyperparameters, kind)
     torch.save({"state_dict": {}, "hyperparameters": hyperparameters}, tmp_path / "e.pt")
     with pytest.raises(ArtifactError, match=rf"e\.pt: not an sbi_core estimator file .* hyperparameters a {kind}, expected a mapping"):
         load_state(tmp_path / "e.pt")
+
+
+def test_inference_data_written_without_arviz_reads_with_arviz(tmp_path):
+    import arviz as az
+
+    from sbi_core.pipeline.common import read_posterior_samples
+
+    rng = np.random.default_rng(0)
+    posterior = {"mu": rng.normal(size=(1, 50)).astype(np.float32), "alpha": rng.normal(size=(1, 50))}
+    path = tmp_path / "o.nc"
+    sbi_core.io.write_inference_data(path, posterior, {"x": np.arange(3.0)}, {"method": "nre", "provenance": "{}"})
+    idata = az.from_netcdf(path)
+    assert list(idata.posterior.data_vars) == ["mu", "alpha"]
+    assert np.array_equal(idata.posterior["mu"].values, posterior["mu"])
+    assert idata.posterior.attrs["method"] == idata.observed_data.attrs["method"] == "nre"
+    assert np.array_equal(idata.observed_data["x"].values, np.arange(3.0))
+    samples, names = read_posterior_samples(str(path))
+    assert names == ["mu", "alpha"] and np.allclose(samples[:, 1], posterior["alpha"][0])
+    # Named trailing dimensions (empirical-Bayes posteriors: one per observation).
+    per_event = rng.normal(size=(1, 20, 4))
+    sbi_core.io.write_inference_data(tmp_path / "eb.nc", {"p": per_event}, dims={"p": ["observation"]})
+    assert az.from_netcdf(tmp_path / "eb.nc").posterior["p"].dims == ("chain", "draw", "observation")
+    with pytest.raises(ValueError, match=r"p: expected 3 dimensions"):
+        sbi_core.io.write_inference_data(tmp_path / "bad.nc", {"p": per_event[0]}, dims={"p": ["observation"]})
+    assert not (tmp_path / "bad.nc").exists()
