@@ -111,7 +111,9 @@ def _check_design(analysis: dict, where: str) -> None:
 
     design = analysis["design"]
     build_design_task(design, where)
-    known = set(analysis["training"])
+    from sbi_core.estimators.registry import REGISTRY
+
+    known = {key for spec in REGISTRY.values() for key in spec.training_keys}
     unknown = sorted(set(design["training"]) - known)
     if unknown:
         raise ConfigError(f"{where}.training.{unknown[0]}: not a training key; expected one of {', '.join(sorted(known))}")

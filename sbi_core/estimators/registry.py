@@ -36,6 +36,10 @@ class MethodSpec:
         training_keys: The ``training`` config keys it reads (NRE-A and BNRE always take
             two atoms, so ``num_atoms`` is not theirs).
         sampling_keys: The ``sampling`` config keys it reads.
+        training_defaults: ``(key, value)`` pairs of training keys whose default is the
+            method's own (the schema gives none): NPE's flow is a spline flow, NLE's an
+            autoregressive one, each the better of the two measured on the sbibm tasks
+            (benchmarks/RESULTS.md, "defaults").
     """
 
     name: str
@@ -45,15 +49,16 @@ class MethodSpec:
     is_likelihood: bool
     training_keys: tuple[str, ...]
     sampling_keys: tuple[str, ...]
+    training_defaults: tuple[tuple[str, object], ...] = ()
 
 
 REGISTRY: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
         MethodSpec("npe", "flow", "neural posterior estimation (sbi, zuko flow)", None, False,
-                   _FLOW_TRAINING, _DIRECT_SAMPLING),
+                   _FLOW_TRAINING, _DIRECT_SAMPLING, (("flow", "zuko_nsf"),)),
         MethodSpec("nle", "flow", "neural likelihood estimation (sbi, zuko flow)", None, True,
-                   _FLOW_TRAINING, _SAMPLER_SAMPLING),
+                   _FLOW_TRAINING, _SAMPLER_SAMPLING, (("flow", "zuko_maf"),)),
         MethodSpec("nre", "ratio", "contrastive neural ratio estimation NRE-B (our ratio core)", "nre_b", True,
                    (*_RATIO_TRAINING, "num_atoms"), _SAMPLER_SAMPLING),
         MethodSpec("nre_a", "ratio", "binary neural ratio estimation NRE-A (our ratio core)", "nre_a", True,

@@ -44,7 +44,8 @@ def train_estimator(
         prior: The prior (on the CPU); the estimator keeps it.
         training: The config's ``training`` block; the method's
             :attr:`~sbi_core.estimators.registry.MethodSpec.training_keys` are read
-            (all required), the others ignored.
+            (all required but the ensemble keys and the method's own
+            :attr:`~sbi_core.estimators.registry.MethodSpec.training_defaults`), the others ignored.
         device: ``cpu`` or ``cuda``: where it trains, and where the estimator stays.
 
     Returns:
@@ -67,10 +68,11 @@ def train_estimator(
         ('nre_a', 2)
     """
     spec = method_spec(method)
-    missing = [key for key in spec.training_keys if key not in training and key not in ENSEMBLE_DEFAULTS]
+    defaults = {**ENSEMBLE_DEFAULTS, **dict(spec.training_defaults)}
+    missing = [key for key in spec.training_keys if key not in training and key not in defaults]
     if missing:
         raise ConfigError(f"training.{missing[0]}: {method} reads it; it is missing from the training settings")
-    settings = {key: training.get(key, ENSEMBLE_DEFAULTS.get(key)) for key in spec.training_keys}
+    settings = {key: training[key] if key in training else defaults[key] for key in spec.training_keys}
     members, bootstrap = int(settings.pop("ensemble_members")), bool(settings.pop("ensemble_bootstrap"))
     if members < 1:
         raise ConfigError(f"training.ensemble_members: expected an integer >= 1, got {members}")

@@ -290,7 +290,7 @@ def design_training(wildcards):
     """The analysis's training keys the design method reads, with the design block's overrides."""
     training = config["analyses"][wildcards.analysis]["training"]
     keys = method_spec(wildcards.method).training_keys
-    return {key: training[key] for key in keys}
+    return {key: training[key] for key in keys if key in training}
 
 
 def design_estimators(wildcards):
