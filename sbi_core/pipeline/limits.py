@@ -93,12 +93,13 @@ def upper_limit(
     limits = {}
     for path in observations:
         observation = Path(path).stem
+        x_o = torch.as_tensor(load_observation(path)["x_o"])
 
         def limit(estimator: Estimator) -> dict[str, Any]:
             return cls_upper_limit(
                 estimator,
                 prior,
-                torch.as_tensor(load_observation(path)["x_o"]),
+                x_o,
                 model.expected_data,
                 poi_index,
                 scan,
