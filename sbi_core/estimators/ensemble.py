@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -114,20 +114,21 @@ class EnsembleEstimator(Estimator):
 
     @classmethod
     def from_hyperparameters(
-        cls, hyperparameters: dict[str, Any], prior: Distribution | None = None,
-        member_class: Callable[..., Estimator] | None = None, **kwargs: Any,
+        cls, hyperparameters: dict[str, Any], prior: Distribution | None = None, **kwargs: Any
     ) -> EnsembleEstimator:
         """Rebuilds the untrained members that the hyperparameters describe.
 
         Arguments:
             hyperparameters: A member's hyperparameters plus ``ensemble: {members, bootstrap}``.
             prior: The prior.
-            member_class: The members' ``from_hyperparameters`` (their method's class).
             kwargs: Passed to every member (e.g. a ratio estimator's ``embedding_net``).
         """
+        from sbi_core.estimators.training import estimator_class  # it imports this module
+
         ensemble = hyperparameters["ensemble"]
         member = {key: value for key, value in hyperparameters.items() if key != "ensemble"}
-        members = [member_class(member, prior, **kwargs) for _ in range(int(ensemble["members"]))]
+        member_class = estimator_class(member["method"])
+        members = [member_class.from_hyperparameters(member, prior, **kwargs) for _ in range(int(ensemble["members"]))]
         return cls(members, bool(ensemble["bootstrap"]))
 
     # ------------------------------------------------------------------ the log-ratio

@@ -53,12 +53,8 @@ def load_estimator(
         raise ArtifactError(f"{path}: hyperparameters.method is {method!r}, expected one of {METHODS}")
     options: dict[str, Any] = {} if embedding_net is None else {"embedding_net": embedding_net}
     try:
-        if "ensemble" in hyperparameters:
-            estimator = EnsembleEstimator.from_hyperparameters(
-                hyperparameters, prior, member_class=estimator_class(method).from_hyperparameters, **options
-            )
-        else:
-            estimator = estimator_class(method).from_hyperparameters(hyperparameters, prior, **options)
+        built = EnsembleEstimator if "ensemble" in hyperparameters else estimator_class(method)
+        estimator = built.from_hyperparameters(hyperparameters, prior, **options)
     except (ArtifactError, KeyError, TypeError, ValueError) as error:
         raise ArtifactError(f"{path}: cannot rebuild the {method} estimator: {error}") from error
     try:
