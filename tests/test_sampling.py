@@ -14,7 +14,7 @@ from torch.distributions import MultivariateNormal
 from sbi_core.errors import SamplingError
 from sbi_core.estimators import NLEEstimator, NREEstimator
 from sbi_core.ratio import RatioEstimator, train_ratio_estimator
-from sbi_core.sampling import mcmc, sir
+from sbi_core.sampling import mcmc, sir, support
 from sbi_core.sampling import (
     LowEffectiveSampleSizeWarning,
     RatioPosterior,
@@ -70,6 +70,20 @@ def test_logit_matrix_in_chunks_equals_all_pairs(gaussian_linear_network, device
     theta, x = torch.randn(37, 2, device=device), torch.randn(5, 2, device=device)
     torch.testing.assert_close(logit_matrix(network, theta, x, max_pairs_per_chunk=12), network.all_pairs(theta, x))
     network.cpu()
+
+def test_samplers_give_the_same_draws_whatever_the_pairs_per_call(gaussian_linear_network, monkeypatch):
+    """The device's pairs per network call (a speed setting) splits SIR's logit matrix and MCMC's
+    steps into more calls; it must not change a single draw."""
+    prior, network = gaussian_linear_network
+    x = torch.randn(7, 2)
+    default = sample_sir(network, prior, x, 50, seed=3)[0], sample_mcmc(network, prior, x, 40, num_chains=4,
+                                                                          warmup_steps=10, seed=3)
+    monkeypatch.setattr(support, "CPU_PAIRS_PER_CALL", 8)  # one observation's 4 chains per MCMC call
+    split = sample_sir(network, prior, x, 50, seed=3)[0], sample_mcmc(network, prior, x, 40, num_chains=4,
+                                                                        warmup_steps=10, seed=3)
+    for a, b in zip(default, split):
+        torch.testing.assert_close(a, b)
+
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -39,13 +39,12 @@ from torch.distributions import Distribution
 
 from sbi_core.estimators.base import Estimator
 from sbi_core.estimators.posterior import PosteriorEstimate
+from sbi_core.sampling.support import pairs_per_call
 
 __all__ = ["EnsembleEstimator", "LowNormaliserSampleSizeWarning", "NORMALISER_DRAWS"]
 
 NORMALISER_DRAWS = 2**14
 MIN_NORMALISER_ESS = 20.0
-# (prior draw, observation) pairs per log-ratio call while normalising: bounds memory.
-NORMALISER_PAIRS = 2**18
 
 
 class LowNormaliserSampleSizeWarning(UserWarning):
@@ -182,7 +181,7 @@ class EnsembleEstimator(Estimator):
     def _normalise(self, member: Estimator, x: Tensor) -> tuple[Tensor, Tensor]:
         """One member's log normaliser and its effective sample size per observation, ``[M]`` each."""
         draws = self._prior_draws(x.device, x.dtype)
-        chunk = max(1, NORMALISER_PAIRS // len(x))
+        chunk = max(1, pairs_per_call(x.device) // len(x))
         log_sum = torch.full((len(x),), -math.inf, device=x.device, dtype=x.dtype)
         log_sum_squares = log_sum.clone()
         for part in draws.split(chunk):

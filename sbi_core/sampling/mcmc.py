@@ -44,7 +44,7 @@ from torch.distributions import Distribution
 from tqdm import tqdm
 
 from sbi_core.sampling.sir import sample_sir
-from sbi_core.sampling.support import LogRatioModel, prior_log_prob
+from sbi_core.sampling.support import LogRatioModel, pairs_per_call, prior_log_prob
 from sbi_core.seeding import derive_seed
 
 __all__ = ["sample_mcmc"]
@@ -137,8 +137,12 @@ def sample_mcmc(
         prior_variance = prior.sample((_PRIOR_DRAWS,)).to(device=device, dtype=torch.float32).var(0)
     floor = torch.diag(_COVARIANCE_FLOOR * prior_variance.clamp_min(1e-30))
 
+    group = max(1, pairs_per_call(device) // num_chains)  # observations per network call
+
     def log_target(theta: Tensor) -> Tensor:
-        return prior_log_prob(prior, theta) + network.per_observation(theta, x)
+        log_ratio = torch.cat([network.per_observation(theta[start:start + group], x[start:start + group])
+                               for start in range(0, num_observations, group)])
+        return prior_log_prob(prior, theta) + log_ratio
 
     current = log_target(state)
     covariance = _chain_covariance(state) + floor

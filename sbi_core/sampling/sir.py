@@ -28,12 +28,11 @@ from torch import Tensor
 from torch.distributions import Distribution
 
 from sbi_core.errors import SamplingError
-from sbi_core.sampling.support import LogRatioModel
+from sbi_core.sampling.support import LogRatioModel, pairs_per_call
 from sbi_core.seeding import derive_seed
 
 __all__ = ["LowEffectiveSampleSizeWarning", "logit_matrix", "sample_sir"]
 
-MAX_PAIRS_PER_CHUNK = 2**18
 # At most this many log-weights (float64) are held at once: 256 MB, whatever the number of observations.
 MAX_LOG_WEIGHTS = 2**25
 
@@ -44,7 +43,7 @@ class LowEffectiveSampleSizeWarning(UserWarning):
 
 @torch.no_grad()
 def logit_matrix(
-    network: LogRatioModel, theta: Tensor, x: Tensor, max_pairs_per_chunk: int = MAX_PAIRS_PER_CHUNK
+    network: LogRatioModel, theta: Tensor, x: Tensor, max_pairs_per_chunk: int | None = None
 ) -> Tensor:
     """Returns :meth:`RatioEstimator.all_pairs` computed in chunks of parameters, without gradients.
 
@@ -55,7 +54,8 @@ def logit_matrix(
         network: The ratio estimator, or any :class:`LogRatioModel`.
         theta: Parameters ``[N, d]``, on the network's device.
         x: Observations ``[M, *x_shape]``, on the network's device.
-        max_pairs_per_chunk: The memory bound, in pairs per chunk.
+        max_pairs_per_chunk: Pairs per chunk; by default what suits theta's device
+            (:func:`~sbi_core.sampling.support.pairs_per_call`).
 
     Returns:
         The logits ``[N, M]``, ``[i, j] = f(theta_i, x_j)``.
@@ -65,6 +65,8 @@ def logit_matrix(
         >>> logit_matrix(network, torch.randn(7, 2), torch.randn(3, 2), max_pairs_per_chunk=4).shape
         torch.Size([7, 3])
     """
+    if max_pairs_per_chunk is None:
+        max_pairs_per_chunk = pairs_per_call(theta.device)
     chunk = max(1, max_pairs_per_chunk // max(1, len(x)))
     return torch.cat([network.all_pairs(part, x) for part in theta.split(chunk)])
 
@@ -78,7 +80,7 @@ def sample_sir(
     num_proposals: int | None = None,
     min_ess: float | None = None,
     max_proposals: int | None = None,
-    max_pairs_per_chunk: int = MAX_PAIRS_PER_CHUNK,
+    max_pairs_per_chunk: int | None = None,
     seed: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Draws posterior samples for ``M`` observations by SIR from shared prior proposals, adding
@@ -196,7 +198,7 @@ class _ProposalRounds:
         return self.all[(self.ends[index - 1] if index else 0) : self.ends[index]]
 
 
-def _weigh(network: LogRatioModel, rounds: _ProposalRounds, x: Tensor, min_ess: float, max_pairs_per_chunk: int,
+def _weigh(network: LogRatioModel, rounds: _ProposalRounds, x: Tensor, min_ess: float, max_pairs_per_chunk: int | None,
            offset: int) -> tuple[Tensor, Tensor]:
     """Normalised log-weights ``[m, proposals]`` of a group of observations, and their ESS ``[m]``:
     the first round for all, later rounds for those still below ``min_ess`` (``-inf`` for the others)."""
