@@ -23,7 +23,7 @@ from sbi_core.unfolding.sources import BUILTIN_SOURCES
 
 SOURCE_MEAN, SOURCE_STD = 1.0, 1.5
 POPULATION = 10_000
-FIT = FitSettings(num_atoms=256, batch_size=128, steps=600)
+FIT = FitSettings(num_atoms=128, batch_size=128, steps=600)
 
 
 @pytest.fixture(scope="module")
