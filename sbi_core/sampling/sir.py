@@ -105,7 +105,7 @@ def sample_sir(
             and never warn); an observation still below it at ``max_proposals`` is warned about
             (:class:`LowEffectiveSampleSizeWarning`).
         max_proposals: The most proposals one observation weighs; ``max(N, 2^20)`` by default.
-        max_pairs_per_chunk: The memory bound of :func:`logit_matrix`.
+        max_pairs_per_chunk: Pairs per network call in :func:`logit_matrix` (by default the device's).
         seed: Seeds the proposals and the resampling; drawn from torch's global
             generator if omitted.
 
