@@ -71,19 +71,21 @@ def test_logit_matrix_in_chunks_equals_all_pairs(gaussian_linear_network, device
     torch.testing.assert_close(logit_matrix(network, theta, x, max_pairs_per_chunk=12), network.all_pairs(theta, x))
     network.cpu()
 
+
 def test_samplers_give_the_same_draws_whatever_the_pairs_per_call(gaussian_linear_network, monkeypatch):
     """The device's pairs per network call (a speed setting) splits SIR's logit matrix and MCMC's
     steps into more calls; it must not change a single draw."""
     prior, network = gaussian_linear_network
-    x = torch.randn(7, 2)
-    default = sample_sir(network, prior, x, 50, seed=3)[0], sample_mcmc(network, prior, x, 40, num_chains=4,
-                                                                          warmup_steps=10, seed=3)
-    monkeypatch.setattr(support, "CPU_PAIRS_PER_CALL", 8)  # one observation's 4 chains per MCMC call
-    split = sample_sir(network, prior, x, 50, seed=3)[0], sample_mcmc(network, prior, x, 40, num_chains=4,
-                                                                        warmup_steps=10, seed=3)
-    for a, b in zip(default, split):
-        torch.testing.assert_close(a, b)
+    x = torch.randn(7, 2, generator=torch.Generator().manual_seed(0))
 
+    def draws() -> tuple[torch.Tensor, torch.Tensor]:
+        return (sample_sir(network, prior, x, 50, seed=3)[0],
+                sample_mcmc(network, prior, x, 40, num_chains=4, warmup_steps=10, seed=3))
+
+    default = draws()
+    monkeypatch.setattr(support, "CPU_PAIRS_PER_CALL", 8)  # SIR: one proposal per call; MCMC: 2 observations' 4 chains
+    for a, b in zip(default, draws()):
+        torch.testing.assert_close(a, b)
 
 
 @pytest.mark.parametrize("device", DEVICES)
