@@ -179,16 +179,44 @@ class _TwoModes(torch.nn.Module):
 
 def test_mcmc_jumps_between_separated_modes():
     network, box = _TwoModes(), BoxUniform(-torch.ones(2), torch.ones(2))
-    x = torch.tensor([[0.5, 0.2], [0.3, -0.6], [-0.4, 0.4], [0.2, 0.2]])
+    angle = 2 * math.pi * torch.rand(12, generator=torch.Generator().manual_seed(0))
+    x = 0.5 * torch.stack([angle.cos(), angle.sin()], dim=1)  # modes 1.0 apart, 20 sigma
 
     def share_of_the_heavier_mode(samples):
         return ((samples - x[:, None]).norm(dim=-1) < 0.3).float().mean(1)
 
-    # Five chains each: random-walk moves keep a mode's share near what SIR gave it at the start.
-    walk = sample_mcmc(network, box, x, 4000, num_chains=5, thin=6, jump_every=None, seed=3)
-    assert (share_of_the_heavier_mode(walk) - network.weight).abs().max() > 0.15
-    jumps = sample_mcmc(network, box, x, 4000, num_chains=5, thin=6, seed=3)
-    torch.testing.assert_close(share_of_the_heavier_mode(jumps), torch.full((4,), network.weight), atol=0.06, rtol=0)
+    # Four chains each: where SIR started them all in one mode, differential-evolution moves
+    # (differences of chains) cannot reach the other.
+    moves_only = sample_mcmc(network, box, x, 4000, num_chains=4, thin=6, jump_every=None, seed=3)
+    assert (share_of_the_heavier_mode(moves_only) - network.weight).abs().max() > 0.25
+    jumps = sample_mcmc(network, box, x, 4000, num_chains=4, thin=6, seed=3)
+    torch.testing.assert_close(share_of_the_heavier_mode(jumps), torch.full((12,), network.weight), atol=0.06, rtol=0)
+
+
+def test_differential_evolution_leaves_the_posterior_invariant():
+    """Exact posterior draws stay exact under the moves, with their mode-to-mode (gamma = 1)
+    proposals: both halves move, each by differences of the other's current states."""
+    network, box = _TwoModes(), BoxUniform(-torch.ones(2), torch.ones(2))
+    x = torch.tensor([[0.5, 0.2], [-0.3, 0.6]])
+    generator = torch.Generator().manual_seed(0)
+    heavier = torch.rand(2, 4000, generator=generator) < network.weight
+    state = torch.where(heavier[..., None], x[:, None], -x[:, None]) + network.sigma * torch.randn(
+        2, 4000, 2, generator=generator)
+
+    def log_target(theta):
+        return prior_log_prob(box, theta) + network.per_observation(theta, x)
+
+    current, moved = log_target(state), torch.zeros(2, 4000, dtype=torch.bool)
+    for _ in range(20):
+        state, current, accepted, _ = mcmc._differential_evolution(
+            state, current, torch.full((2,), 2.38 / 2), torch.full((2,), 1e-3), log_target, generator)
+        moved |= accepted
+    assert moved.float().mean() > 0.9  # nearly every chain moved
+    near = (state - x[:, None]).norm(dim=-1) < 0.3
+    torch.testing.assert_close(near.float().mean(1), torch.full((2,), network.weight), atol=0.03, rtol=0)
+    spread = torch.where(near[..., None], state - x[:, None], state + x[:, None]).std(dim=1)
+    torch.testing.assert_close(spread, torch.full((2, 2), network.sigma), rtol=0.1, atol=0)
+    torch.testing.assert_close(current, log_target(state))
 
 
 def test_jump_moves_leave_the_posterior_invariant():
@@ -288,7 +316,7 @@ def test_posterior_refuses_bad_input(gaussian_linear_network):
     with pytest.raises(ValueError, match="prior"):
         RatioPosterior(network, MultivariateNormal(torch.zeros(3), torch.eye(3)))
     with pytest.raises(ValueError, match="num_chains"):
-        sample_mcmc(network, prior, X_O, 10, num_chains=0)
+        sample_mcmc(network, prior, X_O, 10, num_chains=3)
     assert isinstance(posterior.network, RatioEstimator)
 
 

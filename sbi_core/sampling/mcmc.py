@@ -1,34 +1,40 @@
-r"""Adaptive random-walk Metropolis, batched over observations and chains: states ``[M, C, d]``.
+r"""Batched Markov chains by differential-evolution Metropolis: states ``[M, C, d]``.
 
 Each observation ``x_m`` has ``C`` chains targeting
 :math:`\log p(\theta) + f(\theta, x_m)`, the unnormalised log posterior of a
 ratio estimator (or of a likelihood estimator: ``f = log q(x | theta)``). A proposal outside the prior's support has target ``-inf``
-and is rejected, so the chains never leave it. All ``M C`` chains move in one
-vectorized step: one network call on ``[M, C, d]`` per step.
+and is rejected, so the chains never leave it. The chains move in two vectorized
+half-steps, one network call on ``[M, C / 2, d]`` each.
 
-Warm-up adapts, per observation, the proposal :math:`N(\theta, s_m^2 \Sigma_m)`:
-:math:`\Sigma_m` follows the spread of the observation's ``C`` chains
-(exponential average of their covariance), and :math:`\log s_m` moves towards
-the acceptance rate 0.234 by Robbins-Monro steps, starting from
-:math:`2.38 / \sqrt d`. After warm-up the proposal is frozen, so the kept draws
-come from a fixed Metropolis kernel. Chains start at SIR samples
-(:func:`sbi_core.sampling.sample_sir`), which puts them roughly in proportion to
-the posterior mass of separated modes.
+A move is differential evolution (ter Braak, 2006): a chain of one half proposes
+:math:`\theta + \gamma_m (\theta_a - \theta_b) + \epsilon`, with ``a`` and ``b`` two
+distinct chains of the other half (held fixed meanwhile, so the proposal is
+symmetric and each half-step leaves the posterior invariant). The difference of two
+chains in the same mode has the shape and scale of that mode, so the steps follow
+each mode's own covariance: a random walk whose covariance follows the spread of all
+chains (the earlier kernel) takes steps as wide as the distance between separated
+modes and mixes slowly inside each. Warm-up moves :math:`\log \gamma_m` towards the
+acceptance rate 0.234 by Robbins-Monro steps from :math:`2.38 / \sqrt{2 d}`; one
+proposal in ten takes :math:`\gamma = 1`, which carries a chain from the mode of
+``b`` to the mode of ``a`` when the two have the same shape. After warm-up the
+kernel is fixed. Chains start at SIR samples (:func:`sbi_core.sampling.sample_sir`),
+which puts them roughly in proportion to the posterior mass of separated modes.
 
-Random-walk moves do not cross between separated modes, so a mode's share of the
-samples would stay what SIR gave it at the start, a few chains' worth. Every
-``jump_every``-th step is therefore an independence Metropolis-Hastings move: the
-proposal is drawn from a Gaussian mixture centred on SIR draws for the observation
-(16 of them, spread over the modes as SIR found them), each component with the
-random-walk proposal's covariance, and accepted with probability
+A mode that no chain reached stays empty under these moves. Every
+``jump_every``-th step is therefore also an independence Metropolis-Hastings move: the
+proposal is drawn from a kernel density estimate on SIR draws for the observation
+(16 of them, spread over the modes as SIR found them; Gaussian components with the
+chains' covariance at the end of warm-up, narrowed by Scott's factor
+:math:`J^{-1/(d + 4)}`), and accepted with probability
 :math:`\min(1, \pi(\theta') q(\theta) / (\pi(\theta) q(\theta')))`; a chain can jump
 to any mode that SIR found, and the weights of the modes come out right whatever
-their share of centres. Both kernels leave the posterior invariant, and after
-warm-up both are fixed.
+their share of centres.
 
 References:
-    | An adaptive Metropolis algorithm (Haario et al., 2001)
-    | https://doi.org/10.2307/3318737
+    | A Markov chain Monte Carlo version of the genetic algorithm Differential Evolution
+    | (ter Braak, 2006) https://doi.org/10.1007/s11222-006-8769-1
+    | Ensemble samplers with affine invariance (Goodman & Weare, 2010): the two-halves update
+    | https://doi.org/10.2140/camcos.2010.5.65
     | Optimal scaling for various Metropolis-Hastings algorithms (Roberts & Rosenthal, 2001)
     | https://doi.org/10.1214/ss/1015346320
 """
@@ -50,9 +56,11 @@ from sbi_core.seeding import derive_seed
 __all__ = ["sample_mcmc"]
 
 TARGET_ACCEPTANCE = 0.234
+# Share of differential-evolution proposals with gamma = 1 (mode to mode).
+_MODE_SWAP_SHARE = 0.1
 # Weight of the newest cross-chain covariance in the warm-up average.
 _COVARIANCE_RATE = 0.1
-# Floor of the proposal covariance, relative to the prior's variances.
+# Floor of the covariances, and variance of the moves' small jitter, relative to the prior's variances.
 _COVARIANCE_FLOOR = 1e-6
 _PRIOR_DRAWS = 1000
 # SIR draws that centre the jump proposals' mixture, per observation: enough to land in every mode
@@ -83,9 +91,10 @@ def sample_mcmc(
         prior: The prior the estimator was trained under (on the CPU).
         x: Observations ``[M, *x_shape]``.
         num_samples: ``S``, samples per observation.
-        num_chains: ``C``, chains per observation; each keeps ``ceil(S / C)`` draws.
+        num_chains: ``C``, chains per observation (at least 4: each half moves by two chains of
+            the other); each keeps ``ceil(S / C)`` draws.
         warmup_steps: Adapting steps, discarded.
-        thin: Steps between kept draws. Random-walk draws at 0.234 acceptance stay
+        thin: Steps between kept draws. Metropolis draws at 0.234 acceptance stay
             correlated over roughly ``3 d`` steps (more than slice-sampling ones,
             hence the default 5, where sbi's slice sampler uses 1); raise it where
             nearly independent draws matter, e.g. SBC in more than two dimensions
@@ -113,7 +122,7 @@ def sample_mcmc(
         | An adaptive Metropolis algorithm (Haario et al., 2001)
         | https://doi.org/10.2307/3318737
     """
-    for name, value, low in (("num_samples", num_samples, 1), ("num_chains", num_chains, 1),
+    for name, value, low in (("num_samples", num_samples, 1), ("num_chains", num_chains, 4),
                              ("warmup_steps", warmup_steps, 0), ("thin", thin, 1),
                              ("jump_every", 1 if jump_every is None else jump_every, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -137,41 +146,75 @@ def sample_mcmc(
         prior_variance = prior.sample((_PRIOR_DRAWS,)).to(device=device, dtype=torch.float32).var(0)
     floor = torch.diag(_COVARIANCE_FLOOR * prior_variance.clamp_min(1e-30))
 
-    group = max(1, pairs_per_call(device) // num_chains)  # observations per network call
+    jitter = (_COVARIANCE_FLOOR * prior_variance.clamp_min(1e-30)).sqrt()
 
     def log_target(theta: Tensor) -> Tensor:
+        group = max(1, pairs_per_call(device) // theta.shape[1])  # observations per network call
         log_ratio = torch.cat([network.per_observation(theta[start:start + group], x[start:start + group])
                                for start in range(0, num_observations, group)])
         return prior_log_prob(prior, theta) + log_ratio
 
     current = log_target(state)
     covariance = _chain_covariance(state) + floor
-    log_scale = torch.full((num_observations,), math.log(2.38 / math.sqrt(dim)), device=device)
+    log_scale = torch.full((num_observations,), math.log(2.38 / math.sqrt(2 * dim)), device=device)
+    bandwidth = len(centres[0]) ** (-1 / (dim + 4))  # Scott's factor for the jumps' kernel density estimate
 
     num_kept = math.ceil(num_samples / num_chains)
     kept: list[Tensor] = []
     steps = range(warmup_steps + num_kept * thin)
     for step in tqdm(steps, desc="mcmc", disable=not show_progress_bar):
-        if step <= warmup_steps:
-            cholesky = _cholesky(covariance, floor)
-        noise = torch.randn(num_observations, num_chains, dim, generator=generator).to(device)
-        step_size = log_scale.exp()[:, None, None]
-        proposal = state + step_size * torch.einsum("mij,mcj->mci", cholesky, noise)
-        proposed = log_target(proposal)
-        log_u = torch.rand(num_observations, num_chains, generator=generator).log().to(device)
-        accept = log_u < proposed - current
-        state = torch.where(accept[..., None], proposal, state)
-        current = torch.where(accept, proposed, current)
+        state, current, accepted, scaled = _differential_evolution(state, current, log_scale.exp(), jitter,
+                                                                   log_target, generator)
+        if step == warmup_steps:
+            kernel_cholesky = bandwidth * _cholesky(covariance, floor)
         if jump_every is not None and (step + 1) % jump_every == 0:
-            state, current = _jump(state, current, centres, step_size * cholesky, log_target, generator)
+            if step < warmup_steps:
+                kernel_cholesky = bandwidth * _cholesky(covariance, floor)
+            state, current = _jump(state, current, centres, kernel_cholesky, log_target, generator)
         if step < warmup_steps:
             rate = 1.0 / math.sqrt(step + 1)
-            log_scale += rate * (accept.float().mean(1) - TARGET_ACCEPTANCE)
+            acceptance = (accepted & scaled).sum(1) / scaled.sum(1).clamp_min(1)
+            log_scale += rate * (acceptance - TARGET_ACCEPTANCE)
             covariance = (1 - _COVARIANCE_RATE) * covariance + _COVARIANCE_RATE * (_chain_covariance(state) + floor)
         elif (step - warmup_steps + 1) % thin == 0:
             kept.append(state)
     samples = torch.stack(kept, dim=1)  # [M, kept, C, d]
     return samples.reshape(num_observations, -1, dim)[:, :num_samples]
+
+
+def _differential_evolution(state: Tensor, current: Tensor, scale: Tensor, jitter: Tensor,
+                            log_target: Callable[[Tensor], Tensor],
+                            generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One differential-evolution Metropolis move of every chain, in two halves: each chain of a
+    half proposes ``theta + gamma (theta_a - theta_b) + jitter * noise`` with ``a != b`` chains of
+    the other half, ``gamma`` the observation's ``scale [M]`` or, for a tenth of the proposals, 1.
+    Returns the new states and targets, which chains accepted, and which proposals were scaled
+    (``[M, C]`` each)."""
+    num_observations, num_chains, dim = state.shape
+    state, current = state.clone(), current.clone()
+    accepted = torch.zeros(num_observations, num_chains, dtype=torch.bool, device=state.device)
+    scaled = torch.zeros_like(accepted)
+    middle = num_chains // 2
+    for moving, other in ((slice(0, middle), slice(middle, None)), (slice(middle, None), slice(0, middle))):
+        partners = state[:, other]
+        shape = (num_observations, len(state[0, moving]))
+        first = torch.randint(partners.shape[1], shape, generator=generator)
+        second = torch.randint(partners.shape[1] - 1, shape, generator=generator)
+        second = (second + (second >= first).long()).to(state.device)  # distinct from the first
+        first = first.to(state.device)
+        swap = (torch.rand(shape, generator=generator) < _MODE_SWAP_SHARE).to(state.device)
+        gamma = torch.where(swap, torch.ones_like(scale)[:, None], scale[:, None])
+        difference = (torch.gather(partners, 1, first[..., None].expand(-1, -1, dim))
+                      - torch.gather(partners, 1, second[..., None].expand(-1, -1, dim)))
+        noise = torch.randn(*shape, dim, generator=generator).to(state.device)
+        proposal = state[:, moving] + gamma[..., None] * difference + jitter * noise
+        proposed = log_target(proposal)
+        log_u = torch.rand(shape, generator=generator).log().to(state.device)
+        accept = log_u < proposed - current[:, moving]
+        state[:, moving] = torch.where(accept[..., None], proposal, state[:, moving])
+        current[:, moving] = torch.where(accept, proposed, current[:, moving])
+        accepted[:, moving], scaled[:, moving] = accept, ~swap
+    return state, current, accepted, scaled
 
 
 def _jump(state: Tensor, current: Tensor, centres: Tensor, cholesky: Tensor, log_target: Callable[[Tensor], Tensor],

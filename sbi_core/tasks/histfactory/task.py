@@ -154,7 +154,7 @@ def sample_reference_posterior(
 ) -> Tensor:
     """Samples the exact posterior, prior times HistFactory likelihood, by batched MCMC.
 
-    Adaptive random-walk Metropolis (:func:`~sbi_core.sampling.sample_mcmc`) with
+    Differential-evolution Metropolis (:func:`~sbi_core.sampling.sample_mcmc`) with
     chains started at SIR draws, thinned by ``3 d``; seeded from torch's global
     generator.
 
@@ -163,7 +163,7 @@ def sample_reference_posterior(
         prior: The prior.
         x_o: One observation, ``n_x`` values (shape ``(n_x,)`` or ``(1, n_x)``).
         num_samples: The number of samples.
-        num_chains: Chains (at most ``num_samples``).
+        num_chains: Chains (at most ``num_samples``, at least 4).
         warmup_steps: Adapting steps, discarded.
 
     Returns:
@@ -182,7 +182,7 @@ def sample_reference_posterior(
         x_o.reshape(1, -1),
         num_samples,
         method="mcmc",
-        num_chains=min(num_chains, num_samples),
+        num_chains=max(4, min(num_chains, num_samples)),
         warmup_steps=warmup_steps,
         thin=3 * likelihood.dim_theta,
     )
