@@ -103,7 +103,7 @@ def sample_mcmc(
         init_num_proposals: Prior proposals of the SIR that sets the initial states
             and the jump proposals' centres; ``max(1000, 100 C)`` by default.
         jump_every: Steps between independence moves (see above); ``None`` for
-            random-walk moves only.
+            differential-evolution moves only.
         seed: Seeds the initial states and the chains; drawn from torch's global
             generator if omitted.
         show_progress_bar: Whether to show a tqdm bar over the steps.
