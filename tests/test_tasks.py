@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import subprocess
 import sys
 import textwrap
 
@@ -68,7 +69,14 @@ def test_builtin_simulator_uses_global_rng(name: str) -> None:
 def test_gaussian_linear_prior_and_simulator_moments() -> None:
     task = BUILTIN_TASKS["gaussian_linear"]()
     assert torch.allclose(task.prior.mean, torch.zeros(10))
-    assert torch.allclose(task.prior.covariance_matrix, 0.1 * torch.eye(10))
+    assert torch.allclose(task.prior.variance, torch.full((10,), 0.1))
+    # Independent normals draw what sbibm's MultivariateNormal(0, 0.1 I) draws, for a seed.
+    torch.manual_seed(0)
+    draws = task.prior.sample((1000,))
+    torch.manual_seed(0)
+    mvn = torch.distributions.MultivariateNormal(torch.zeros(10), 0.1 * torch.eye(10))
+    assert torch.equal(draws, mvn.sample((1000,)))
+    assert torch.allclose(task.prior.log_prob(draws), mvn.log_prob(draws), atol=1e-5)
     torch.manual_seed(0)
     theta = torch.linspace(-0.5, 0.5, 10)
     x = task.simulate(theta.expand(200_000, 10)).double()
@@ -77,6 +85,19 @@ def test_gaussian_linear_prior_and_simulator_moments() -> None:
     assert torch.allclose(
         torch.cov(x.T), 0.1 * torch.eye(10, dtype=torch.float64), atol=1.5e-3
     )
+
+
+def test_building_gaussian_linear_imports_no_sympy() -> None:
+    """torch.broadcast_shapes (a MultivariateNormal's constructor) imports sympy: 0.45 s of every job."""
+    code = textwrap.dedent("""
+        import sys
+        from sbi_core.tasks import BUILTIN_TASKS
+        task = BUILTIN_TASKS["gaussian_linear"]()
+        task.prior.log_prob(task.simulate(task.prior.sample((5,))))
+        print("sympy" in sys.modules)
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
 
 
 def test_gaussian_linear_posterior_closed_form() -> None:

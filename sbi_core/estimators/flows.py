@@ -2,7 +2,8 @@
 
 sbi 0.27 builds the zuko flows and runs the training loop; we keep what sbi
 does not: an architecture described by JSON hyperparameters, so that a saved
-state dict is rebuilt in a fresh process without unpickling code. x is flattened
+state dict is rebuilt in a fresh process without unpickling code, and without
+importing sbi (:mod:`sbi_core.estimators.conditional_flow`). x is flattened
 to a vector (the flows condition on, or model, vectors); its shape is recorded.
 
 References:
@@ -13,13 +14,13 @@ References:
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.distributions import Distribution
 
+from sbi_core.estimators.conditional_flow import ConditionalFlow, build_conditional_flow
 from sbi_core.estimators.device import prior_on_device
 
 __all__ = ["NullTracker", "train_flow", "build_flow"]
@@ -30,7 +31,7 @@ _ARCHITECTURE = ("flow", "hidden_features", "num_transforms", "num_bins")
 
 def train_flow(
     method: str, theta: Tensor, x: Tensor, prior: Distribution, training: dict[str, Any], device: str = "cpu"
-) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+) -> tuple[ConditionalFlow, dict[str, Any], dict[str, Any]]:
     """Trains an NPE or NLE flow with sbi; the caller seeds torch beforehand.
 
     Arguments:
@@ -45,7 +46,8 @@ def train_flow(
         device: Where sbi trains, ``cpu`` or ``cuda``.
 
     Returns:
-        The trained network (eval mode, on `device`), its hyperparameters (JSON-able,
+        The trained network (eval mode, on `device`; sbi's weights in our
+        :class:`~sbi_core.estimators.conditional_flow.ConditionalFlow`, as a load rebuilds it), its hyperparameters (JSON-able,
         with ``method``) and the loss history ``{training_loss, validation_loss,
         epochs_trained, best_validation_loss}``.
     """
@@ -82,7 +84,11 @@ def train_flow(
         "epochs_trained": int(summary["epochs_trained"][-1]),
         "best_validation_loss": float(summary["best_validation_loss"][-1]),
     }
-    return network.eval(), hyperparameters, history
+    with torch.random.fork_rng(devices=[]):  # the rebuild's initial weights are overwritten: leave the stream alone
+        flow = build_flow(hyperparameters)
+    flow.load_state_dict(network.state_dict())
+    flow.to(device)
+    return flow.eval(), hyperparameters, history
 
 
 class NullTracker:
@@ -125,12 +131,8 @@ def _builder(hyperparameters: dict[str, Any]):
     )
 
 
-def build_flow(hyperparameters: dict[str, Any]) -> nn.Module:
+def build_flow(hyperparameters: dict[str, Any]) -> ConditionalFlow:
     """Builds an untrained network (on the CPU) with the architecture the hyperparameters describe.
-
-    sbi's builders need example batches to size the flow and its z-scoring; the
-    z-scoring statistics are buffers, overwritten when a state dict is loaded.
-    The weights are initialised from torch's global generator, as sbi does.
 
     Arguments:
         hyperparameters: ``method`` (``npe`` or ``nle``), ``flow``, ``hidden_features``,
@@ -142,8 +144,5 @@ def build_flow(hyperparameters: dict[str, Any]) -> nn.Module:
         >>> network.log_prob(torch.zeros(1, 4, 3), condition=torch.zeros(4, 2)).shape
         torch.Size([1, 4])
     """
-    dim_x = math.prod(hyperparameters["x_shape"])
-    generator = torch.Generator().manual_seed(0)
-    theta = torch.randn(16, hyperparameters["dim_theta"], generator=generator)
-    x = torch.randn(16, dim_x, generator=generator)
-    return _builder(hyperparameters)(theta, x)
+    _method(hyperparameters["method"])
+    return build_conditional_flow(hyperparameters)

@@ -24,7 +24,7 @@ class NLEEstimator(Estimator):
     r"""An NLE flow, :math:`f(\theta, x) = \log q(x | \theta)`.
 
     Arguments:
-        network: sbi's trained conditional density estimator of (flattened) x given theta.
+        network: The trained flow of (flattened) x given theta (a :class:`~sbi_core.estimators.conditional_flow.ConditionalFlow`).
         hyperparameters: As :func:`~sbi_core.estimators.flows.train_flow` returns them.
         prior: The prior (for the posterior).
 

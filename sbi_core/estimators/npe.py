@@ -7,7 +7,7 @@ both zero there); it is set to ``-inf``, so that a sampler or an optimiser addin
 the log-prior, or not, never prefers such a point. The flow's mass leaking out
 of the support is not renormalised: a constant per observation.
 
-The posterior itself is the flow, sampled as sbi's ``DirectPosterior`` samples it
+The posterior itself is the flow, sampled as sbi's ``DirectPosterior`` samples it (the same draws for a seed)
 (rejecting draws outside the prior's support), many observations at once; sampling
 stops with a :class:`~sbi_core.errors.SamplingError` when an observation is not finite
 or its draws almost never land inside the support, rather than spin.
@@ -34,6 +34,7 @@ from sbi_core.estimators.base import Estimator
 from sbi_core.estimators.device import prior_on_device
 from sbi_core.estimators.flows import build_flow
 from sbi_core.estimators.posterior import PosteriorEstimate, chunked
+from sbi_core.sampling.rejection import rejection_sample, within_support
 from sbi_core.sampling.support import prior_log_prob
 
 __all__ = ["NPEEstimator"]
@@ -48,7 +49,7 @@ class NPEEstimator(Estimator):
     r"""An NPE flow, :math:`f(\theta, x) = \log q(\theta | x) - \log p(\theta)`, ``-inf`` outside the prior's support.
 
     Arguments:
-        network: sbi's trained conditional density estimator of theta given (flattened) x.
+        network: The trained flow of theta given (flattened) x (a :class:`~sbi_core.estimators.conditional_flow.ConditionalFlow`).
         hyperparameters: As :func:`~sbi_core.estimators.flows.train_flow` returns them.
         prior: The prior it was trained under: the log-ratio divides it out.
 
@@ -86,9 +87,6 @@ class NPEEstimator(Estimator):
 
         ``sample`` raises :class:`~sbi_core.errors.SamplingError` for a NaN/inf x, and when an
         observation's acceptance stays below ``MIN_ACCEPTANCE`` after ``MIN_DRAWS`` draws."""
-        from sbi.samplers.rejection.rejection import accept_reject_sample
-        from sbi.utils.sbiutils import within_support
-
         prior = self.require_prior()
         device = self.device
         support = prior_on_device(prior, device)
@@ -101,14 +99,13 @@ class NPEEstimator(Estimator):
                     f"NPE: {int(bad.sum())} of {len(x)} observations (first: index {int(bad.nonzero()[0])}) "
                     "hold NaN or inf; the flow has no posterior for them"
                 )
-            samples, _ = accept_reject_sample(
-                proposal=self.network.sample,
-                accept_reject_fn=_giving_up(lambda theta: within_support(support, theta), len(x)),
+            samples = rejection_sample(
+                propose=lambda n: self.network.sample((n,), condition=x),
+                accept=_giving_up(lambda theta: within_support(support, theta), len(x)),
                 num_samples=num_samples,
-                show_progress_bars=len(x) > 1,
                 # as sbi's DirectPosterior.sample_batched: 10 000 draws per batch, 100 000 in all
-                max_sampling_batch_size=max(1, min(10_000, 100_000 // len(x))),
-                proposal_sampling_kwargs={"condition": x},
+                max_batch_size=max(1, min(10_000, 100_000 // len(x))),
+                show_progress=len(x) > 1,
             )
             return samples.transpose(0, 1).cpu()
 

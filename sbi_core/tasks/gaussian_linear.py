@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torch.distributions import MultivariateNormal
+from torch.distributions import Independent, MultivariateNormal, Normal
 
 from sbi_core.tasks.base import Task, default_parameter_names
 
@@ -24,8 +24,10 @@ PRIOR_VARIANCE = 0.1
 NOISE_VARIANCE = 0.1
 
 
-def _prior() -> MultivariateNormal:
-    return MultivariateNormal(torch.zeros(DIM), PRIOR_VARIANCE * torch.eye(DIM))
+def _prior() -> Independent:
+    """N(0, 0.1 I) as independent normals: a MultivariateNormal's draws (for a seed), and no
+    ``torch.broadcast_shapes``, whose first call imports sympy (0.45 s of every job's start-up)."""
+    return Independent(Normal(torch.zeros(DIM), torch.full((DIM,), PRIOR_VARIANCE**0.5)), 1)
 
 
 def _simulator(theta: Tensor) -> Tensor:
