@@ -161,7 +161,8 @@ def plot_pair(
         if truth is not None:
             handles.append(plt.Line2D([], [], color=_TRUTH_COLOR, ls="--", marker="*", label="truth"))
         if shown > 1:
-            fig.legend(handles=handles, loc="upper right", frameon=False)
+            # in the empty upper triangle, below the title
+            fig.legend(handles=handles, loc="upper right", bbox_to_anchor=(1 - 0.2 / size, 1 - 0.55 / size), frameon=False)
         else:
             axes[0, 0].legend(handles=handles, frameon=False)
         if title:

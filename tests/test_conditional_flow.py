@@ -69,6 +69,10 @@ def test_rebuilt_flow_takes_sbis_weights_and_gives_its_numbers(flow, method):
     expected = theirs.sample((7,), condition=condition)
     torch.manual_seed(1)
     assert torch.equal(ours.sample((7,), condition=condition), expected)
+    torch.manual_seed(1)
+    expected, _ = theirs.sample_and_log_prob((7,), condition=condition)
+    torch.manual_seed(1)
+    assert torch.equal(ours.rsample((7,), condition=condition), expected)
 
 
 @pytest.mark.filterwarnings("ignore:Maximum number of epochs:UserWarning")  # two epochs are enough here

@@ -44,8 +44,7 @@ def surrogate_task(task: DesignTask, estimator) -> DesignTask:
 
     def simulate(theta: Tensor, design: Tensor) -> Tensor:
         condition = torch.cat([theta, design.flatten(-2)], dim=-1).to(device)
-        x, _ = network.sample_and_log_prob(torch.Size([1]), condition=condition)
-        return x[0]
+        return network.rsample((1,), condition=condition)[0]
 
     def log_likelihood(theta: Tensor, x: Tensor, design: Tensor) -> Tensor:
         theta, x, design = (t.to(device) for t in (theta, x, design))

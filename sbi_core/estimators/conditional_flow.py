@@ -80,6 +80,11 @@ class ConditionalFlow(nn.Module):
         """Draws ``[*sample_shape, B, d]`` for conditions ``[B, c]``."""
         return self.net(self._embedding_net(condition)).sample(torch.Size(sample_shape))
 
+    def rsample(self, sample_shape: Sequence[int], condition: Tensor) -> Tensor:
+        """Reparametrised draws ``[*sample_shape, B, d]``: differentiable in the condition (a design
+        surrogate's gradient) and in the weights."""
+        return self.net(self._embedding_net(condition)).rsample(torch.Size(sample_shape))
+
 
 def build_conditional_flow(hyperparameters: dict[str, Any]) -> ConditionalFlow:
     """Builds an untrained NPE or NLE flow on the CPU: the architecture of the hyperparameters.
