@@ -14,7 +14,7 @@ against sbi's own builder.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -26,7 +26,7 @@ __all__ = ["ConditionalFlow", "Standardize", "build_conditional_flow", "FLOW_OPT
 
 # zuko's flow class and the keyword arguments sbi 0.27's `build_zuko_<flow>` passes it by default,
 # given the hyperparameters (only NSF and NCSF read `num_bins`).
-FLOW_OPTIONS: dict[str, tuple[str, Any]] = {
+FLOW_OPTIONS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "zuko_nice": ("NICE", lambda h: {"randmask": False}),
     "zuko_maf": ("MAF", lambda h: {"randperm": False}),
     "zuko_nsf": ("NSF", lambda h: {"bins": h["num_bins"]}),
