@@ -109,7 +109,7 @@ def plot_pair(
 
     size = max(2.2 * shown, 4.0)
     fig = plt.figure(figsize=(size, size))
-    # Fixed margins (inches) rather than tight_layout, which measures every panel's text: a third of
+    # Fixed margins (inches) rather than tight_layout, which measures every panel's text: a quarter of
     # the plot's time. Panels share x down a column and y along a row of scatter panels, so only the
     # outer panels carry tick labels.
     grid = fig.add_gridspec(

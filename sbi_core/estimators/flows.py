@@ -46,10 +46,10 @@ def train_flow(
         device: Where sbi trains, ``cpu`` or ``cuda``.
 
     Returns:
-        The trained network (eval mode, on `device`; sbi's weights in our
-        :class:`~sbi_core.estimators.conditional_flow.ConditionalFlow`, as a load rebuilds it), its hyperparameters (JSON-able,
-        with ``method``) and the loss history ``{training_loss, validation_loss,
-        epochs_trained, best_validation_loss}``.
+        The trained network (eval mode, on `device`: sbi's weights in the
+        :class:`~sbi_core.estimators.conditional_flow.ConditionalFlow` a load rebuilds),
+        its hyperparameters (JSON-able, with ``method``) and the loss history
+        ``{training_loss, validation_loss, epochs_trained, best_validation_loss}``.
     """
     hyperparameters = {
         "method": method,

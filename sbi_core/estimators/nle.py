@@ -24,7 +24,8 @@ class NLEEstimator(Estimator):
     r"""An NLE flow, :math:`f(\theta, x) = \log q(x | \theta)`.
 
     Arguments:
-        network: The trained flow of (flattened) x given theta (a :class:`~sbi_core.estimators.conditional_flow.ConditionalFlow`).
+        network: The trained flow of (flattened) x given theta
+            (:class:`~sbi_core.estimators.conditional_flow.ConditionalFlow`).
         hyperparameters: As :func:`~sbi_core.estimators.flows.train_flow` returns them.
         prior: The prior (for the posterior).
 

@@ -7,8 +7,8 @@ both zero there); it is set to ``-inf``, so that a sampler or an optimiser addin
 the log-prior, or not, never prefers such a point. The flow's mass leaking out
 of the support is not renormalised: a constant per observation.
 
-The posterior itself is the flow, sampled as sbi's ``DirectPosterior`` samples it (the same draws for a seed)
-(rejecting draws outside the prior's support), many observations at once; sampling
+The posterior itself is the flow, sampled as sbi's ``DirectPosterior`` samples it
+(rejecting draws outside the prior's support; the same draws for a seed), many observations at once; sampling
 stops with a :class:`~sbi_core.errors.SamplingError` when an observation is not finite
 or its draws almost never land inside the support, rather than spin.
 
@@ -49,7 +49,8 @@ class NPEEstimator(Estimator):
     r"""An NPE flow, :math:`f(\theta, x) = \log q(\theta | x) - \log p(\theta)`, ``-inf`` outside the prior's support.
 
     Arguments:
-        network: The trained flow of theta given (flattened) x (a :class:`~sbi_core.estimators.conditional_flow.ConditionalFlow`).
+        network: The trained flow of theta given (flattened) x
+            (:class:`~sbi_core.estimators.conditional_flow.ConditionalFlow`).
         hyperparameters: As :func:`~sbi_core.estimators.flows.train_flow` returns them.
         prior: The prior it was trained under: the log-ratio divides it out.
 

@@ -40,8 +40,7 @@ def rejection_sample(
         ``[num_samples, M, d]``.
 
     Example:
-        >>> torch.manual_seed(0)
-        <torch._C.Generator object at ...>
+        >>> _ = torch.manual_seed(0)
         >>> samples = rejection_sample(lambda n: torch.randn(n, 3, 1), lambda t: t[..., 0] > 0, 50)
         >>> samples.shape, bool((samples > 0).all())
         (torch.Size([50, 3, 1]), True)
