@@ -90,7 +90,9 @@ def test_every_unfolding_artifact_loads(unfolding_run):
     assert metrics["population_size"] == 400
     assert 0.0 <= metrics["c2st_truth"]["accuracy"] <= 1.0
     assert metrics["regenerated"]["c2st"]["num_samples_observed"] == 100
-    assert set(metrics["parameters"]["theta"]) == {"mean", "std", "mean_err", "std_err"}
+    theta = metrics["parameters"]["theta"]
+    assert set(theta) == {"mean", "std", "rms", "mean_err", "std_err", "rms_err"}
+    assert theta["rms"] == pytest.approx(np.hypot(theta["mean"], theta["std"]), rel=1e-2)  # sign-invariant size
     closure = json.loads((unfolding / "nre" / "closure.json").read_text())["closure"]["theta"]
     assert {"chi2_per_bin", "stat_band_coverage", "total_band_coverage", "ibu_best_chi2_per_bin"} <= set(closure)
     ibu = json.loads((unfolding / "ibu" / "results.json").read_text())["parameters"]["theta"]

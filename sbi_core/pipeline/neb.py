@@ -262,13 +262,22 @@ def _regenerate(built: Task, fitted: SourceFlow, size: int, seed: int) -> np.nda
 
 
 def _moments(names: tuple[str, ...], unfolded: np.ndarray, refits: np.ndarray) -> dict[str, dict[str, float]]:
-    """Mean and standard deviation per parameter, with the bootstrap's spread as their errors."""
+    """Mean, standard deviation and root mean square per parameter, with the bootstrap's spread as
+    their errors.
+
+    The root mean square is what the data still fix where the simulator cannot see a parameter's
+    sign (slcp's theta_3 and theta_4): the mass a fit puts on either side, and with it the mean and
+    the standard deviation, is then arbitrary and moves between reruns.
+    """
     moments = {}
     for i, name in enumerate(names):
-        entry = {"mean": float(unfolded[:, i].mean()), "std": float(unfolded[:, i].std(ddof=1))}
+        values = unfolded[:, i]
+        entry = {"mean": float(values.mean()), "std": float(values.std(ddof=1)),
+                 "rms": float(np.sqrt(np.mean(values**2)))}
         if len(refits) > 1:
             entry["mean_err"] = float(refits[:, :, i].mean(1).std(ddof=1))
             entry["std_err"] = float(refits[:, :, i].std(1, ddof=1).std(ddof=1))
+            entry["rms_err"] = float(np.sqrt(np.mean(refits[:, :, i] ** 2, axis=1)).std(ddof=1))
         moments[name] = entry
     return moments
 
