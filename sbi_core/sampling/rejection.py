@@ -58,29 +58,29 @@ def rejection_sample(
                 samples = candidates.new_empty((num_samples, *candidates.shape[1:]))
                 filled = torch.zeros(candidates.shape[1], dtype=torch.long, device=candidates.device)
                 accepted = torch.zeros(candidates.shape[1], device=candidates.device)
-            _append(samples, filled, candidates, inside)
-            fewest = int(inside.sum(0).min())
+            counts = _append(samples, filled, candidates, inside)
+            fewest = int(counts.min())
             remaining -= fewest
             progress.update(fewest)
             drawn += batch_size
-            accepted += inside.sum(0)
+            accepted += counts
             worst_rate = max(float((accepted / drawn).min()), 1e-12)
             batch_size = min(max_batch_size, max(int(1.5 * remaining / worst_rate), 100))
     return samples
 
 
-def _append(samples: Tensor, filled: Tensor, candidates: Tensor, inside: Tensor) -> None:
-    """Copies each observation's accepted candidates, in order, after its `filled` draws (in place)."""
-    num_samples = len(samples)
+def _append(samples: Tensor, filled: Tensor, candidates: Tensor, inside: Tensor) -> Tensor:
+    """Copies each observation's accepted candidates, in order, after its `filled` draws (both in
+    place, `samples` up to its length); returns the number accepted per observation."""
+    counts = inside.sum(0)
     # The accepted draws of each observation first, in their order (a stable sort of the rejections).
     order = torch.sort((~inside).to(torch.uint8), dim=0, stable=True).indices
     ordered = candidates.gather(0, order[..., None].expand_as(candidates))
-    take = torch.minimum(inside.sum(0), num_samples - filled.clamp(max=num_samples))
-    rows = torch.arange(len(candidates), device=candidates.device)[:, None]
-    keep = rows < take
-    row, column = keep.nonzero(as_tuple=True)
+    take = torch.minimum(counts, len(samples) - filled.clamp(max=len(samples)))
+    row, column = (torch.arange(len(candidates), device=candidates.device)[:, None] < take).nonzero(as_tuple=True)
     samples[filled[column] + row, column] = ordered[row, column]
-    filled += inside.sum(0)
+    filled += counts
+    return counts
 
 
 def within_support(prior: Distribution, theta: Tensor) -> Tensor:
