@@ -136,9 +136,16 @@ def workflow_env() -> dict[str, str]:
 
 def user_env(folder: Path) -> dict[str, str]:
     """A user's bare environment in `folder`: the user's modules (`usersim`) on PYTHONPATH, this
-    venv's scripts on PATH, HOME in `folder`, nothing else of the test's; one BLAS thread."""
+    venv's scripts on PATH, HOME in `folder`, one BLAS thread, nothing else of the test's but the
+    machine's OpenBLAS settings.
+
+    Those stay because they are the machine's, not the test's: `OPENBLAS_CORETYPE` picks the BLAS
+    kernels, and another kernel changes the last bits of a matrix product (SBC's exact KS p-values
+    go through matrix powers), so runs compared bit for bit must share it.
+    """
+    blas = {key: value for key, value in os.environ.items() if key.startswith("OPENBLAS_")}
     return {"PYTHONPATH": str(folder), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-            "HOME": str(folder), "OMP_NUM_THREADS": "1"}
+            "HOME": str(folder), "OMP_NUM_THREADS": "1", **blas}
 
 
 USER_SIMULATOR = '''
