@@ -164,8 +164,11 @@ def _affine_autoregressive_log_prob(net: zuko.flows.Flow, input: Tensor, context
     log_det = 0 + _sum_rightmost(affine.log_abs_det_jacobian(input, z), 1)
     for step in steps:  # zuko's MaskedAutoregressiveTransform.meta, in the forward (density) direction
         hidden = torch.cat((z, context), dim=-1)
-        for layer in step.hyper:  # MaskedLinear and ReLU modules, called without nn.Module's overhead
-            hidden = F.linear(hidden, layer.mask * layer.weight, layer.bias) if isinstance(layer, MaskedLinear) else F.relu(hidden)
+        for layer in step.hyper:  # zuko's MaskedLinear and ReLU, without nn.Module's call overhead
+            if isinstance(layer, MaskedLinear):
+                hidden = F.linear(hidden, layer.mask * layer.weight, layer.bias)
+            else:
+                hidden = F.relu(hidden)
         parameters = unpack(hidden.unflatten(-1, (-1, step.total)), step.shapes)
         z, ladj = MonotonicAffineTransform(*parameters).call_and_ladj(z)
         log_det = log_det + _sum_rightmost(ladj, 1)
