@@ -400,3 +400,38 @@ def test_each_flow_method_has_its_own_default_flow():
     assert flows == {"npe": "zuko_nsf", "nle": "zuko_maf"}
     estimator, _ = train_estimator("npe", theta, x, PRIOR, {**training, "flow": "zuko_maf"})
     assert estimator.hyperparameters["flow"] == "zuko_maf"
+
+
+class _Captured(Exception):
+    """Raised by a stand-in trainer once it has seen its settings."""
+
+
+def test_each_method_has_its_own_patience_and_atoms(monkeypatch):
+    """Without `patience` or `num_atoms`, NRE-B trains with 50 atoms and patience 50 (measured on
+    two_moons, benchmarks/RESULTS.md), NRE-C with 10 atoms, every method else with patience 20;
+    given values are used as given."""
+    import sbi_core.estimators.training as training_module
+
+    seen = {}
+
+    def ratio(theta, x, loss, settings, device, seed):
+        seen[loss] = settings
+        raise _Captured
+
+    def flow(method, theta, x, prior, settings, device):
+        seen[method] = settings
+        raise _Captured
+
+    monkeypatch.setattr(training_module, "train_ratio_estimator", ratio)
+    monkeypatch.setattr(training_module, "train_flow", flow)
+    theta, x = _simulate(20, seed=5)
+    training = {key: value for key, value in TRAINING.items() if key not in ("patience", "num_atoms")}
+    for method in ("npe", "nle", "nre", "nre_a", "nre_c", "bnre"):
+        with pytest.raises(_Captured):
+            train_estimator(method, theta, x, PRIOR, training)
+    assert {name: settings["patience"] for name, settings in seen.items()} == {
+        "npe": 20, "nle": 20, "nre_b": 50, "nre_a": 20, "nre_c": 20, "bnre": 20}
+    assert (seen["nre_b"]["num_atoms"], seen["nre_c"]["num_atoms"]) == (50, 10)
+    with pytest.raises(_Captured):
+        train_estimator("nre", theta, x, PRIOR, {**training, "patience": 7, "num_atoms": 4})
+    assert (seen["nre_b"]["patience"], seen["nre_b"]["num_atoms"]) == (7, 4)
