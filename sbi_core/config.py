@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from sbi_core.errors import ArtifactError, ConfigError
+from sbi_core.estimators.registry import method_spec
 from sbi_core.io import npz_array_headers, npz_array_shapes, read_array, read_observation
 from sbi_core.schema import check_schema, is_design_only, read_yaml
 from sbi_core.seeding import derive_seed, seed_everything
@@ -90,6 +91,7 @@ def check_analysis(analysis: dict, where: str) -> Task | None:
     if task.simulator is not None:
         x_shape = simulator_output_shape(task, analysis["seed"], f"{where}.simulator", simulations["time_limit"])
     _check_diagnostics(analysis, task, where)
+    _check_atoms(analysis, where)
     _check_sampling(analysis["sampling"], f"{where}.sampling")
     if task.name == "histfactory" and analysis["upper_limit"]["activate"]:
         _check_upper_limit(analysis, task, where)
@@ -185,6 +187,28 @@ def _check_cause_bins(analysis: dict, task: Task, bins: int, where: str) -> None
                 f"{where}: {bins} bins leave cause bin {int(counts.argmin())} of {task.parameter_names[j]} "
                 f"without training simulations ({num_train} drawn from the prior); IBU needs every cause "
                 "bin filled: use fewer bins or more training simulations"
+            )
+
+
+def _check_atoms(analysis: dict, where: str) -> None:
+    """A contrastive method (NRE-B, NRE-C) draws `num_atoms` atoms per observation from each batch
+    and from the validation split: refuse a budget too small for them before training starts (NRE-B's
+    default of 50 atoms needs 500 simulations at the default validation fraction)."""
+    training, train = analysis["training"], analysis["simulations"]["train"]
+    num_train = train if isinstance(train, int) else npz_array_shapes(train)["theta"][0]
+    num_validation = max(1, math.ceil(training["validation_fraction"] * num_train))
+    for method in analysis["methods"]:
+        spec = method_spec(method)
+        if "num_atoms" not in spec.training_keys:
+            continue
+        atoms = training.get("num_atoms", dict(spec.training_defaults).get("num_atoms"))
+        if atoms > min(training["batch_size"], num_validation):
+            raise ConfigError(
+                f"{where}.training.num_atoms: {method} takes {atoms} atoms per observation"
+                f"{'' if 'num_atoms' in training else ' (its default)'} from each batch of "
+                f"{training['batch_size']} (training.batch_size) and from the {num_validation} validation "
+                f"simulations ({training['validation_fraction']} of {num_train}); expected at most "
+                f"{min(training['batch_size'], num_validation)}: set fewer atoms or simulate more"
             )
 
 

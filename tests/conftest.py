@@ -28,6 +28,7 @@ TINY_TRAINING = {
     "batch_size": 100,
     "max_epochs": 5,
     "patience": 3,
+    "num_atoms": 10,  # NRE-B's default 50 needs 500 simulations; the tiny runs simulate 400
 }
 
 

@@ -72,6 +72,19 @@ def test_sbc_budget_larger_than_test_split(tiny_analysis):
         validated(_broken(tiny_analysis, "diagnostics.num_simulations", 50))
 
 
+def test_contrastive_atoms_beyond_the_validation_split_are_refused_before_training(tiny_analysis):
+    """NRE-B's default 50 atoms need 500 simulations at validation fraction 0.1; NRE-C's 10 fewer."""
+    small = {**tiny_analysis, "methods": ["nre"], "simulations": {"train": 400, "test": 20, "shards": 2}}
+    with pytest.raises(ConfigError, match=r"analyses\.demo\.training\.num_atoms: nre takes 50 atoms per observation "
+                                          r"\(its default\) from each batch of 100 .* the 40 validation simulations"):
+        validated(small)
+    with pytest.raises(ConfigError, match=r"training\.num_atoms: nre takes 45 atoms .* expected at most 40"):
+        validated({**small, "training": {**small["training"], "num_atoms": 45}})
+    validated({**small, "training": {**small["training"], "num_atoms": 40}})
+    validated({**small, "methods": ["nre_c", "nre_a", "bnre"]})
+    validated({**tiny_analysis, "methods": ["nre"], "training": {**tiny_analysis["training"], "batch_size": 200}})
+
+
 def test_sir_cap_below_its_first_proposals(tiny_analysis):
     broken = _broken(tiny_analysis, "sampling", {"num_proposals": 5000, "max_proposals": 4000})
     with pytest.raises(ConfigError, match=r"analyses\.demo\.sampling\.max_proposals: 4000 is fewer than the first 5000"):
