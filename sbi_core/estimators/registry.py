@@ -16,9 +16,10 @@ _OPTIMISER_KEYS = ("batch_size", "learning_rate", "max_epochs", "patience", "val
                    "ensemble_members", "ensemble_bootstrap")
 _FLOW_TRAINING = ("flow", "hidden_features", "num_transforms", "num_bins", *_OPTIMISER_KEYS)
 _RATIO_TRAINING = (*_OPTIMISER_KEYS, "hidden_features", "num_blocks")
+# Early stopping's patience of every method but NRE-B (see MethodSpec.training_defaults).
+_PATIENCE = ("patience", 20)
 # NPE samples its flow directly; the others go through our batched SIR or MCMC.
 _DIRECT_SAMPLING = ("num_samples",)
-_PATIENCE = ("patience", 20)
 _SAMPLER_SAMPLING = ("num_samples", "sampler", "num_proposals", "max_proposals", "num_chains", "warmup_steps", "thin",
                      "jump_every")
 
