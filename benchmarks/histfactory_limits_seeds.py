@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_arguments(argv)
     analysis = {
         "task": "histfactory", "histfactory": {"workspace": WORKSPACE}, "simulations": {"train": 10, "test": 10},
-        "methods": ["nre"], "observations": [{"name": "observed", "from_workspace": True}],
+        "methods": ["npe"], "observations": [{"name": "observed", "from_workspace": True}],  # for the defaults only
         "diagnostics": {"num_simulations": 10},
     }
     defaults = validate_config({"analyses": {"bench": analysis}}, SCHEMA, check_files=False)["analyses"]["bench"]
