@@ -74,7 +74,9 @@ def test_sbc_budget_larger_than_test_split(tiny_analysis):
 
 def test_contrastive_atoms_beyond_the_validation_split_are_refused_before_training(tiny_analysis):
     """NRE-B's default 50 atoms need 500 simulations at validation fraction 0.1; NRE-C's 10 fewer."""
-    small = {**tiny_analysis, "methods": ["nre"], "simulations": {"train": 400, "test": 20, "shards": 2}}
+    training = {key: value for key, value in tiny_analysis["training"].items() if key != "num_atoms"}
+    small = {**tiny_analysis, "methods": ["nre"], "simulations": {"train": 400, "test": 20, "shards": 2},
+             "training": training}
     with pytest.raises(ConfigError, match=r"analyses\.demo\.training\.num_atoms: nre takes 50 atoms per observation "
                                           r"\(its default\) from each batch of 100 .* the 40 validation simulations"):
         validated(small)
@@ -82,7 +84,7 @@ def test_contrastive_atoms_beyond_the_validation_split_are_refused_before_traini
         validated({**small, "training": {**small["training"], "num_atoms": 45}})
     validated({**small, "training": {**small["training"], "num_atoms": 40}})
     validated({**small, "methods": ["nre_c", "nre_a", "bnre"]})
-    validated({**tiny_analysis, "methods": ["nre"], "training": {**tiny_analysis["training"], "batch_size": 200}})
+    validated({**tiny_analysis, "methods": ["nre"], "training": {**training, "batch_size": 200}})
 
 
 def test_sir_cap_below_its_first_proposals(tiny_analysis):
