@@ -228,6 +228,14 @@ def run_tiny_workflow(folder: Path, *options: str) -> subprocess.CompletedProces
                           env=workflow_env(), cwd=folder)
 
 
+def imports_sympy(code: str) -> bool:
+    """Whether running `code` in a fresh Python process imports sympy, which torch.broadcast_shapes
+    pulls in on its first call (0.3-0.45 s of a job's start-up)."""
+    probe = textwrap.dedent(code) + '\nimport sys\nprint("sympy" in sys.modules)\n'
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return result.stdout.strip() == "True"
+
+
 def summary_numbers(summary: dict) -> dict:
     """Everything in a summary.json but timings and provenance: what must reproduce exactly."""
     def strip(value):
