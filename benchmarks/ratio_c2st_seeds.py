@@ -42,7 +42,9 @@ for seed in (0, 1, 2, 3):
     theta = task.prior.sample((10000,))
     x = task.simulate(theta)
     xo = task.simulate(task.prior.sample((10,)))
-    ours, _ = train_ratio_estimator(theta, x, "nre_b", {}, seed=derive_seed(seed, "ours"), show_progress_bar=False)
+    # sbi's NRE_B settings below (10 atoms, patience 20), not NRE-B's own defaults: estimator against estimator.
+    ours, _ = train_ratio_estimator(theta, x, "nre_b", {"num_atoms": 10, "patience": 20}, seed=derive_seed(seed, "ours"),
+                                    show_progress_bar=False)
     seed_everything(derive_seed(seed, "sbi"))
     trainer = NRE_B(
         prior=task.prior,

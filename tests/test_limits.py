@@ -62,7 +62,7 @@ def trained_network():
         torch.manual_seed(0)
         theta = prior.sample((3000,))
         x = model.simulate(theta)
-    settings = {"max_epochs": 15, "hidden_features": 32, "batch_size": 200}
+    settings = {"max_epochs": 15, "hidden_features": 32, "batch_size": 200, "num_atoms": 10, "patience": 20}
     network, _ = train_ratio_estimator(theta, x, "nre_b", settings, seed=0, show_progress_bar=False)
     return network, model, prior
 

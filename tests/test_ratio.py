@@ -18,6 +18,7 @@ from sbi_core.ratio import (
     LOSSES,
     RatioEstimator,
     build_loss,
+    default_settings,
     draw_atoms,
     train_ratio_estimator,
 )
@@ -257,6 +258,40 @@ def test_early_stopping_keeps_the_best_weights():
     assert history["epochs_trained"] < 200
     assert losses.index(best) == history["epochs_trained"] - 1 - 2
     assert all(value >= best for value in losses[-2:])
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_a_direct_call_trains_with_the_workflows_defaults(name: str, monkeypatch):
+    """A library call without settings trains as a workflow config that sets none: the schema's
+    defaults and the method's own (NRE-B: 50 atoms, patience 50), not a second set of numbers."""
+    from pathlib import Path
+
+    import sbi_core.ratio.training as training_module
+    from sbi_core.estimators.registry import REGISTRY
+    from sbi_core.schema import check_schema
+
+    method = next(spec for spec in REGISTRY.values() if spec.loss == name)
+    analysis = {"task": "gaussian_linear", "seed": 1, "simulations": {"train": 10, "test": 10}, "methods": [method.name],
+                "observations": [{"name": "o", "theta": [0.0] * 10}]}
+    schema = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+    workflow = {**check_schema({"analyses": {"a": analysis}}, schema)["analyses"]["a"]["training"],
+                **dict(method.training_defaults)}
+    library = default_settings(name)
+    for key in set(method.training_keys) & set(library):
+        assert library[key] == workflow[key], key
+    assert (library["num_atoms"], library["patience"]) == ((50, 50) if name == "nre_b" else (10, 20))
+
+    seen = {}
+
+    def capture(loss, num_atoms, gamma, regularization_strength):
+        seen["num_atoms"] = num_atoms
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(training_module, "build_loss", capture)
+    _, theta, x = _gaussian_linear(400, seed=10)
+    with pytest.raises(RuntimeError, match="captured"):
+        train_ratio_estimator(theta, x, name, seed=0, show_progress_bar=False)
+    assert seen["num_atoms"] == library["num_atoms"]
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,8 @@ def gaussian_linear_network():
         torch.manual_seed(0)
         theta = prior.sample((2000,))
         x = theta + 0.1**0.5 * torch.randn_like(theta)
-    settings = {"batch_size": 100, "learning_rate": 1e-3, "max_epochs": 30, "patience": 5, "hidden_features": 32}
+    settings = {"batch_size": 100, "learning_rate": 1e-3, "max_epochs": 30, "patience": 5, "hidden_features": 32,
+                "num_atoms": 10}
     network, _ = train_ratio_estimator(theta, x, "nre_b", settings, seed=1, show_progress_bar=False)
     return prior, network
 

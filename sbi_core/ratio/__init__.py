@@ -26,7 +26,7 @@ from sbi_core.ratio.losses import (
     draw_atoms,
 )
 from sbi_core.ratio.network import RatioEstimator
-from sbi_core.ratio.training import DEFAULT_SETTINGS, train_ratio_estimator
+from sbi_core.ratio.training import DEFAULT_SETTINGS, default_settings, train_ratio_estimator
 
 __all__ = [
     "RatioEstimator",
@@ -39,5 +39,6 @@ __all__ = [
     "build_loss",
     "draw_atoms",
     "DEFAULT_SETTINGS",
+    "default_settings",
     "train_ratio_estimator",
 ]

@@ -19,11 +19,13 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from sbi_core.errors import ConfigError
+from sbi_core.estimators.registry import REGISTRY
 from sbi_core.ratio.losses import LOSSES, RatioLoss, build_loss
 from sbi_core.ratio.network import ACTIVATIONS, RatioEstimator
 
-__all__ = ["DEFAULT_SETTINGS", "train_ratio_estimator"]
+__all__ = ["DEFAULT_SETTINGS", "default_settings", "train_ratio_estimator"]
 
+# Shared by every loss; a method's own defaults (the registry's) override them in default_settings.
 DEFAULT_SETTINGS: dict[str, Any] = {
     "batch_size": 200,
     "learning_rate": 5e-4,
@@ -38,6 +40,22 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "regularization_strength": 100.0,
     "clip_max_norm": 5.0,
 }
+
+
+def default_settings(loss: str) -> dict[str, Any]:
+    """The settings a ``loss`` trains with when none are given: :data:`DEFAULT_SETTINGS` with the
+    method's own defaults from the registry (NRE-B: 50 atoms, patience 50), the same as the workflow's.
+
+    Example:
+        >>> default_settings("nre_b")["num_atoms"], default_settings("nre_c")["num_atoms"]
+        (50, 10)
+    """
+    if loss not in LOSSES:
+        raise ConfigError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
+    own = next(dict(spec.training_defaults) for spec in REGISTRY.values() if spec.loss == loss)
+    return {**DEFAULT_SETTINGS, **{key: value for key, value in own.items() if key in DEFAULT_SETTINGS}}
+
+
 _POSITIVE_INTEGERS = ("batch_size", "max_epochs", "patience", "hidden_features", "num_atoms")
 
 
@@ -57,7 +75,7 @@ def train_ratio_estimator(
         theta: Parameters ``[N, d]``, drawn from the prior.
         x: Their simulations ``[N, ...]``.
         loss: ``"nre_a"``, ``"nre_b"``, ``"nre_c"`` or ``"bnre"``.
-        settings: Overrides of :data:`DEFAULT_SETTINGS`: ``batch_size``,
+        settings: Overrides of the loss's :func:`default_settings`: ``batch_size``,
             ``learning_rate``, ``max_epochs``, ``patience`` (epochs without a better
             validation loss before stopping), ``validation_fraction``,
             ``hidden_features``, ``num_blocks``, ``activation``, ``num_atoms`` (see
@@ -196,13 +214,12 @@ def _split(index: Tensor, batch_size: int, merge_remainder: bool) -> list[Tensor
 
 
 def _check_settings(settings: dict[str, Any] | None, loss: str) -> dict[str, Any]:
-    if loss not in LOSSES:
-        raise ConfigError(f"loss: expected one of {', '.join(LOSSES)}, got {loss!r}")
+    defaults = default_settings(loss)
     settings = dict(settings or {})
     for key in settings:
-        if key not in DEFAULT_SETTINGS:
-            raise ConfigError(f"settings.{key}: unknown key; expected some of {', '.join(DEFAULT_SETTINGS)}")
-    settings = {**DEFAULT_SETTINGS, **settings}
+        if key not in defaults:
+            raise ConfigError(f"settings.{key}: unknown key; expected some of {', '.join(defaults)}")
+    settings = {**defaults, **settings}
     for key in _POSITIVE_INTEGERS:
         value = settings[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
