@@ -22,7 +22,7 @@ from sbi_core.tasks import (
 )
 from sbi_core.diagnostics import c2st
 from sbi_core.sampling import sample_sir
-from sbi_core.tasks.gaussian_linear import gaussian_conjugate_posterior
+from sbi_core.tasks.gaussian_linear import NOISE_VARIANCE, PRIOR_VARIANCE, gaussian_conjugate_posterior
 from sbi_core.tasks.slcp import slcp_log_likelihood
 from tests.conftest import imports_sympy
 
@@ -324,6 +324,43 @@ def test_slcp_reference_posterior_matches_exact_importance_sampling() -> None:
 
 
 # ------------------------------------------------------------------------------- Task
+
+
+def _sbibm(task: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """sbibm's ten published observations of `task` and the parameters that simulated them."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "sbibm_observations.json"
+    data = json.loads(path.read_text())["tasks"][task]
+    return torch.tensor(data["true_parameters"]), torch.tensor(data["observations"])
+
+
+def test_sbibm_observations_mean_the_same_under_our_tasks() -> None:
+    """benchmarks/defaults_c2st.py compares with numbers published on sbibm's ten observations: each
+    must be a typical simulation of its true parameter under our simulators (same priors, noise and
+    data layout), or the comparison is of different problems."""
+    # gaussian_linear: our prior and noise variances make theta^2 and (x - theta)^2 chi^2 with 10 x 10
+    # degrees of freedom (a variance of 1 would give about 12 each).
+    theta, x = _sbibm("gaussian_linear")
+    for residual, variance in ((theta, PRIOR_VARIANCE), (x - theta, NOISE_VARIANCE)):
+        assert 0.001 < stats.chi2.sf(float((residual.double() ** 2).sum() / variance), df=100) < 0.999
+    # two_moons: the true parameters' ranks under our reference posterior are uniform.
+    theta, x = _sbibm("two_moons")
+    torch.manual_seed(0)
+    task = BUILTIN_TASKS["two_moons"]()
+    ranks = [float((task.reference_posterior(x[i], 4000)[:, j] < theta[i, j]).double().mean())
+             for i in range(10) for j in range(2)]
+    assert stats.kstest(ranks, "uniform").pvalue > 0.001
+    # slcp: each observation's likelihood ranks uniformly among fresh simulations of its parameter
+    # (its 4 x 2 layout transposed would rank every one near 0).
+    theta, x = _sbibm("slcp")
+    task = BUILTIN_TASKS["slcp"]()
+    observed = slcp_log_likelihood(theta, x)
+    fresh = slcp_log_likelihood(theta.repeat(2000, 1), task.simulate(theta.repeat(2000, 1))).reshape(2000, 10)
+    percentiles = (fresh < observed).double().mean(0).numpy()
+    assert stats.kstest(percentiles, "uniform").pvalue > 0.001
+    assert slcp_log_likelihood(theta, x.reshape(10, 4, 2).transpose(1, 2).reshape(10, 8)).sum() < observed.sum() - 100
 
 
 def test_task_simulate_converts_numpy_and_checks_output() -> None:
