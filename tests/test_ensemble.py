@@ -103,6 +103,30 @@ def test_mixture_of_posteriors_samples_and_evaluates_every_component():
     assert torch.allclose(mixture.log_density(theta, torch.zeros(1, 1)), expected[..., 0], atol=1e-5)
 
 
+def test_normalisers_are_computed_once_per_observation_across_groups(monkeypatch):
+    """A sampler evaluates its observations group after group, step after step: each observation's
+    normalisers (2^14 prior draws per member) are computed once, and give the same log-ratios."""
+    ensemble = EnsembleEstimator(_members())
+    computed = []
+    compute = ensemble._compute_log_normalisers
+    monkeypatch.setattr(ensemble, "_compute_log_normalisers", lambda x: computed.append(len(x)) or compute(x))
+    x = torch.tensor([[-1.0], [0.4], [1.2], [2.0]])
+    theta = torch.linspace(-2, 2, 5)[None, :, None].expand(4, -1, -1)
+    whole = ensemble.log_ratio(theta, x)
+    assert computed == [4]
+    for _ in range(3):  # steps
+        groups = [ensemble.log_ratio(theta[start:start + 3], x[start:start + 3]) for start in (0, 3)]
+        assert torch.equal(torch.cat(groups), whole)
+    assert ensemble.log_ratio(theta[:1], torch.tensor([[0.7]])).shape == (1, 5) and computed == [4, 1]
+    ensemble.prior = PRIOR_1D  # another prior: other normalisers
+    ensemble.log_ratio(theta, x)
+    assert computed == [4, 1, 4]
+    with torch.enable_grad():  # a gradient in x (experimental design) is never served from the cache
+        x_grad = x.clone().requires_grad_(True)
+        ensemble.log_ratio(theta, x_grad).sum().backward()
+    assert computed == [4, 1, 4, 4] and x_grad.grad is not None and torch.isfinite(x_grad.grad).all()
+
+
 def test_narrow_posterior_warns_that_the_normaliser_rests_on_few_draws():
     narrow = EnsembleEstimator([_ShiftedGaussianRatio(0.0, 0.0, 1e-4), _ShiftedGaussianRatio(0.0, 0.0, 1e-4)])
     with pytest.warns(LowNormaliserSampleSizeWarning, match="normaliser rests on an effective"):

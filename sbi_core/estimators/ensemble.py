@@ -13,8 +13,9 @@ is a log-ratio only up to a function of x (NRE-B's contrastive loss cannot see
 first normalised per observation, :math:`E_{p(\theta)}[r_k(\theta, x)] = 1`, by
 ``NORMALISER_DRAWS`` fixed prior draws; an observation whose normaliser rests on few of
 them (effective sample size below ``MIN_NORMALISER_ESS``: a posterior much narrower than
-the prior) is warned about, once per estimator. The normalisers of the last observations seen are cached,
-so a sampler calling the log-ratio step after step pays for them once.
+the prior) is warned about, once per estimator. The normalisers are cached per observation,
+so a sampler calling the log-ratio step after step, on its observations group after group, pays
+for each observation's once.
 
 The members' spread is part of the answer: :meth:`EnsembleEstimator.member_log_ratios`
 gives each member's (normalised) log-ratio, and training reports each member's loss.
@@ -45,6 +46,7 @@ __all__ = ["EnsembleEstimator", "LowNormaliserSampleSizeWarning", "NORMALISER_DR
 
 NORMALISER_DRAWS = 2**14
 MIN_NORMALISER_ESS = 20.0
+MAX_CACHED_NORMALISERS = 2**16  # observations; the cache starts afresh beyond (K floats and a key each)
 
 
 class LowNormaliserSampleSizeWarning(UserWarning):
@@ -88,7 +90,7 @@ class EnsembleEstimator(Estimator):
         self._members = members
         super().__init__(nn.ModuleList(member.network for member in members), hyperparameters, first.prior)
         self._normaliser_draws: Tensor | None = None
-        self._cached: tuple[Tensor, Tensor] | None = None
+        self._normalisers: dict[bytes, list[float]] = {}  # an observation's bytes -> its K log normalisers
         self._warned = False
 
     @property
@@ -109,7 +111,7 @@ class EnsembleEstimator(Estimator):
         self._prior = prior
         for member in self._members:
             member.prior = prior
-        self._normaliser_draws, self._cached = None, None
+        self._normaliser_draws, self._normalisers = None, {}
 
     @classmethod
     def from_hyperparameters(
@@ -156,13 +158,21 @@ class EnsembleEstimator(Estimator):
         r"""``[K, M]``: :math:`\log E_{p(\theta)}[e^{f_k(\theta, x_m)}]` for ratio members, zeros for densities."""
         if self.spec.family != "ratio":
             return torch.zeros(self.num_members, len(x), device=x.device, dtype=x.dtype)
-        differentiable = x.requires_grad and torch.is_grad_enabled()
-        if not differentiable and self._cached is not None:
-            cached_x, cached = self._cached
-            if cached_x.shape == x.shape and cached_x.device == x.device and torch.equal(cached_x, x):
-                return cached
-        with torch.set_grad_enabled(differentiable):
-            log_normalisers, ess = zip(*(self._normalise(member, x) for member in self._members))
+        if x.requires_grad and torch.is_grad_enabled():  # a gradient in x (design): computed afresh
+            return self._compute_log_normalisers(x)
+        keys = [str(x.dtype).encode() + row.tobytes() for row in x.detach().reshape(len(x), -1).cpu().numpy()]
+        missing = [i for i, key in enumerate(keys) if key not in self._normalisers]
+        if missing:
+            with torch.no_grad():
+                computed = self._compute_log_normalisers(x[missing]).T.tolist()
+            if len(self._normalisers) + len(missing) > MAX_CACHED_NORMALISERS:
+                self._normalisers.clear()
+            self._normalisers.update((keys[i], values) for i, values in zip(missing, computed))
+        return torch.tensor([self._normalisers[key] for key in keys], dtype=x.dtype, device=x.device).T
+
+    def _compute_log_normalisers(self, x: Tensor) -> Tensor:
+        """``[K, M]``, every member's, warning once if one rests on few prior draws."""
+        log_normalisers, ess = zip(*(self._normalise(member, x) for member in self._members))
         log_normalisers = torch.stack(log_normalisers)
         smallest = float(torch.stack(ess).min())
         if smallest < MIN_NORMALISER_ESS and not self._warned:
@@ -172,10 +182,8 @@ class EnsembleEstimator(Estimator):
                 f"{NORMALISER_DRAWS} prior draws for some observation (below {MIN_NORMALISER_ESS:g}); its "
                 "weight in the mixture is uncertain. The posterior is far narrower than the prior there",
                 LowNormaliserSampleSizeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        if not differentiable:
-            self._cached = (x.detach().clone(), log_normalisers)
         return log_normalisers
 
     def _normalise(self, member: Estimator, x: Tensor) -> tuple[Tensor, Tensor]:
